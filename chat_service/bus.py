@@ -1,0 +1,257 @@
+"""Ordered room feeds between nodes: per-room Redis channels, reconnect with capped backoff.
+
+Each node subscribes only to the rooms it has members in. Events arrive in publication
+order, which for messages is id order (they are published inside the atomic append).
+When a channel is subscribed again after an outage, the node is told so it can refill
+the room from history before handling anything newer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+
+from .domain.models import RoomEvent
+from .errors import BackendUnavailable
+from .store.base import EventHandler, ResubscribeHandler
+from .store.keys import Keys
+
+logger = logging.getLogger(__name__)
+
+
+class MemoryBus:
+    """Delivers a room's events inline, in the order the store publishes them."""
+
+    def __init__(self) -> None:
+        self._rooms: dict[str, int] = {}
+        self._on_event: EventHandler | None = None
+
+    @property
+    def healthy(self) -> bool:
+        return True
+
+    def set_handlers(self, on_event: EventHandler, on_resubscribed: ResubscribeHandler) -> None:
+        self._on_event = on_event
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._rooms.clear()
+
+    async def subscribe(self, room: str) -> None:
+        self._rooms[room] = self._rooms.get(room, 0) + 1
+
+    async def unsubscribe(self, room: str) -> None:
+        left = self._rooms.get(room, 0) - 1
+        if left > 0:
+            self._rooms[room] = left
+        else:
+            self._rooms.pop(room, None)
+
+    async def publish(self, room: str, event: RoomEvent) -> None:
+        if room in self._rooms and self._on_event is not None:
+            await self._on_event(room, event)
+
+
+
+class RedisBus:
+    """One pub/sub connection per node; rooms subscribed while they have local members."""
+
+    def __init__(
+        self,
+        client: Redis,
+        keys: Keys,
+        node_id: str,
+        *,
+        op_timeout: float = 3.0,
+        probe_interval: float = 2.0,
+        max_backoff: float = 5.0,
+    ) -> None:
+        self._client = client
+        self._keys = keys
+        self._control = f"{keys.prefix}bus:{node_id}"
+        self._op_timeout = op_timeout
+        self._probe_interval = probe_interval
+        self._max_backoff = max_backoff
+        self._refs: dict[str, int] = {}
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._pubsub: PubSub | None = None
+        self._ready = False
+        self._last_seen = 0.0
+        self._on_event: EventHandler | None = None
+        self._on_resubscribed: ResubscribeHandler | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.reconnects = 0
+
+    @property
+    def healthy(self) -> bool:
+        silent_for = time.monotonic() - self._last_seen
+        return self._ready and silent_for < self._probe_interval * 3
+
+    def set_handlers(self, on_event: EventHandler, on_resubscribed: ResubscribeHandler) -> None:
+        self._on_event = on_event
+        self._on_resubscribed = on_resubscribed
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._run(), name="bus-listener"),
+            asyncio.create_task(self._probe(), name="bus-probe"),
+        ]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._drop_pubsub()
+        self._fail_waiters()
+
+    async def subscribe(self, room: str) -> None:
+        self._refs[room] = self._refs.get(room, 0) + 1
+        if self._refs[room] > 1 and not self._waiters.get(room):
+            return
+        try:
+            await self._subscribe_and_wait(room, send=self._refs[room] == 1)
+        except BaseException:
+            await self.unsubscribe(room)
+            raise
+
+    async def _subscribe_and_wait(self, room: str, *, send: bool) -> None:
+        if not self._ready or self._pubsub is None:
+            raise BackendUnavailable()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(room, []).append(future)
+        try:
+            if send:
+                await asyncio.wait_for(
+                    self._pubsub.subscribe(self._keys.channel(room)), self._op_timeout
+                )
+            await asyncio.wait_for(asyncio.shield(future), self._op_timeout)
+        except (TimeoutError, OSError, ConnectionError) as exc:
+            raise BackendUnavailable() from exc
+        except Exception as exc:
+            if isinstance(exc, BackendUnavailable):
+                raise
+            raise BackendUnavailable() from exc
+        finally:
+            waiters = self._waiters.get(room, [])
+            if future in waiters:
+                waiters.remove(future)
+            if not waiters:
+                self._waiters.pop(room, None)
+
+    async def unsubscribe(self, room: str) -> None:
+        left = self._refs.get(room, 0) - 1
+        if left > 0:
+            self._refs[room] = left
+            return
+        self._refs.pop(room, None)
+        if self._pubsub is not None and self._ready:
+            try:
+                await asyncio.wait_for(
+                    self._pubsub.unsubscribe(self._keys.channel(room)), self._op_timeout
+                )
+            except Exception as exc:  # the next reconnect drops it anyway
+                logger.warning("unsubscribe from room %s failed: %s", room, exc.__class__.__name__)
+
+    async def _run(self) -> None:
+        backoff = 0.05
+        while True:
+            try:
+                await self._connect()
+                backoff = 0.05
+                await self._listen()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning(
+                    "room feed subscription lost (%s); reconnecting in %.2fs",
+                    exc.__class__.__name__,
+                    backoff,
+                )
+            self._ready = False
+            await self._drop_pubsub()
+            self._fail_waiters()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self._max_backoff)
+
+    async def _connect(self) -> None:
+        self._pubsub = self._client.pubsub()
+        channels = [self._control] + [self._keys.channel(room) for room in self._refs]
+        await asyncio.wait_for(self._pubsub.subscribe(*channels), self._op_timeout)
+        self._last_seen = time.monotonic()
+        self._ready = True
+        if self.reconnects:
+            logger.info("room feed subscription restored (%d rooms)", len(self._refs))
+        self.reconnects += 1
+
+    async def _listen(self) -> None:
+        pubsub = self._pubsub
+        assert pubsub is not None
+        while True:
+            message = await pubsub.get_message(
+                ignore_subscribe_messages=False, timeout=self._probe_interval
+            )
+            if message is not None:
+                self._last_seen = time.monotonic()
+                await self._handle(message)
+            elif time.monotonic() - self._last_seen > self._probe_interval * 3:
+                raise ConnectionError("room feed subscription went silent")
+
+    async def _handle(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        channel = message.get("channel")
+        if not isinstance(channel, str) or channel == self._control:
+            return
+        room = self._keys.room_of_channel(channel)
+        if room is None:
+            return
+        if kind == "subscribe":
+            waiters = self._waiters.get(room)
+            if waiters:
+                for future in waiters:
+                    if not future.done():
+                        future.set_result(None)
+            elif room in self._refs and self._on_resubscribed is not None:
+                await self._on_resubscribed(room)
+        elif kind == "message" and room in self._refs and self._on_event is not None:
+            try:
+                event = RoomEvent.decode(message["data"])
+            except (ValueError, TypeError):
+                logger.warning("dropped a malformed event on room %s", room)
+                return
+            await self._on_event(room, event)
+
+    async def _probe(self) -> None:
+        """Publish to our own channel so a silent (half-open) subscription is noticed."""
+        while True:
+            await asyncio.sleep(self._probe_interval)
+            if not self._ready:
+                continue
+            try:
+                await asyncio.wait_for(self._client.publish(self._control, "probe"), self._op_timeout)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.debug("feed probe failed: %s", exc.__class__.__name__)
+
+    async def _drop_pubsub(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+
+    def _fail_waiters(self) -> None:
+        for waiters in self._waiters.values():
+            for future in waiters:
+                if not future.done():
+                    future.set_exception(BackendUnavailable())
+        # Waiters remove themselves; rooms keep their refs and are resubscribed on reconnect.

@@ -1,0 +1,239 @@
+"""Settings: parsed once from CHAT_* variables and --flags, validated, then frozen."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class SettingsError(ValueError):
+    """A setting has a value the node cannot start with; the text names it."""
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """`count` messages per `seconds` per connection."""
+
+    count: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of a node. Field names map to CHAT_<NAME> and --<name-with-dashes>."""
+
+    host: str = "0.0.0.0"
+    port: int = 5000
+    redis_url: str | None = None
+    redis_prefix: str = "chat:"
+    history_size: int = 100
+    max_text: int = 2000
+    rate_limit: RateLimit | None = field(default_factory=lambda: RateLimit(20, 10.0))
+    allowed_origins: tuple[str, ...] | Literal["*"] | None = None
+    node_timeout: float = 15.0
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    max_connections_per_ip: int = 0
+    trust_forwarded: bool = False
+    max_queue_bytes: int = 1_048_576
+    max_packet_bytes: int = 65_536
+    typing_interval: float = 1.0
+    shutdown_timeout: float = 8.0
+    web_dir: str | None = None
+
+    @property
+    def heartbeat_interval(self) -> float:
+        """Five beats per timeout: a node survives a few lost beats."""
+        return max(self.node_timeout / 5.0, 0.05)
+
+    @property
+    def alive_ttl(self) -> float:
+        """How long one heartbeat keeps a node alive.
+
+        With sweeps every `heartbeat_interval`, a dead node's members are removed
+        between 0.6 and 1.0 x `node_timeout` after its last heartbeat.
+        """
+        return self.node_timeout * 0.8
+
+
+ENV_HELP: dict[str, str] = {
+    "host": "address to listen on",
+    "port": "TCP port to listen on",
+    "redis_url": "Redis URL for the cluster; unset means one node, everything in memory",
+    "redis_prefix": "prefix of every Redis key and channel",
+    "history_size": "messages kept per room",
+    "max_text": "longest message text, in characters",
+    "rate_limit": "COUNT/SECONDS messages per connection; 0 turns it off",
+    "allowed_origins": "comma-separated browser origins allowed to connect, or *",
+    "node_timeout": "seconds after which a silent node's members are removed",
+    "log_level": "logging level",
+    "log_format": "text or json",
+    "max_connections_per_ip": "open connections allowed per client IP; 0 turns it off",
+    "trust_forwarded": "take the client IP from X-Forwarded-For (only behind a trusted proxy)",
+    "max_queue_bytes": "bytes queued for one slow client before it is disconnected",
+    "max_packet_bytes": "largest Engine.IO packet accepted from a client",
+    "typing_interval": "seconds between typing broadcasts per connection and room",
+    "shutdown_timeout": "seconds a draining node waits for clients before exiting",
+    "web_dir": "folder with templates/, static/ and node_modules/ (default: web/ beside the package)",
+}
+
+
+def env_name(name: str) -> str:
+    """CHAT_ variable for a settings field."""
+    return "CHAT_" + name.upper()
+
+
+def flag_name(name: str) -> str:
+    """Command-line flag for a settings field."""
+    return "--" + name.replace("_", "-")
+
+
+def _int(name: str, raw: str, *, minimum: int, maximum: int | None = None) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{env_name(name)} must be a whole number, got {raw!r}") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = f" and at most {maximum}" if maximum is not None else ""
+        raise SettingsError(f"{env_name(name)} must be at least {minimum}{upper}, got {value}")
+    return value
+
+
+def _float(name: str, raw: str, *, minimum: float) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{env_name(name)} must be a number, got {raw!r}") from None
+    if not value >= minimum or value == float("inf"):
+        raise SettingsError(f"{env_name(name)} must be a finite number >= {minimum}, got {raw!r}")
+    return value
+
+
+def _bool(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise SettingsError(f"{env_name(name)} must be true or false, got {raw!r}")
+
+
+def parse_rate_limit(raw: str) -> RateLimit | None:
+    """'20/10' -> 20 per 10 s; '0' -> off."""
+    text = raw.strip()
+    if text == "0":
+        return None
+    count_text, sep, seconds_text = text.partition("/")
+    if not sep:
+        raise SettingsError(f"CHAT_RATE_LIMIT must be COUNT/SECONDS or 0, got {raw!r}")
+    count = _int("rate_limit", count_text, minimum=1)
+    seconds = _float("rate_limit", seconds_text, minimum=0.001)
+    return RateLimit(count, seconds)
+
+
+def parse_origins(raw: str) -> tuple[str, ...] | Literal["*"] | None:
+    """'*' opens to all; a comma list allows those; empty means same origin only."""
+    text = raw.strip()
+    if not text:
+        return None
+    if text == "*":
+        return "*"
+    origins = tuple(o.strip().rstrip("/") for o in text.split(",") if o.strip())
+    for origin in origins:
+        parsed = urlparse(origin)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise SettingsError(
+                f"CHAT_ALLOWED_ORIGINS entries must look like https://host[:port], got {origin!r}"
+            )
+    return origins
+
+
+def parse_redis_url(raw: str) -> str | None:
+    text = raw.strip()
+    if not text:
+        return None
+    scheme = urlparse(text).scheme
+    if scheme not in ("redis", "rediss", "unix"):
+        raise SettingsError(f"CHAT_REDIS_URL must be a redis://, rediss:// or unix:// URL, got {raw!r}")
+    return text
+
+
+def _parse_field(name: str, raw: str) -> Any:
+    parsers: dict[str, Any] = {
+        "host": lambda r: r.strip() or "0.0.0.0",
+        "port": lambda r: _int(name, r, minimum=0, maximum=65535),
+        "redis_url": parse_redis_url,
+        "redis_prefix": lambda r: r,
+        "history_size": lambda r: _int(name, r, minimum=1, maximum=100_000),
+        "max_text": lambda r: _int(name, r, minimum=1, maximum=1_000_000),
+        "rate_limit": parse_rate_limit,
+        "allowed_origins": parse_origins,
+        "node_timeout": lambda r: _float(name, r, minimum=0.2),
+        "log_level": _parse_level,
+        "log_format": _parse_format,
+        "max_connections_per_ip": lambda r: _int(name, r, minimum=0),
+        "trust_forwarded": lambda r: _bool(name, r),
+        "max_queue_bytes": lambda r: _int(name, r, minimum=1024),
+        "max_packet_bytes": lambda r: _int(name, r, minimum=1024),
+        "typing_interval": lambda r: _float(name, r, minimum=0.0),
+        "shutdown_timeout": lambda r: _float(name, r, minimum=0.0),
+        "web_dir": lambda r: r.strip() or None,
+    }
+    return parsers[name](raw)
+
+
+def _parse_level(raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in LOG_LEVELS:
+        raise SettingsError(f"CHAT_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
+    return level
+
+
+def _parse_format(raw: str) -> str:
+    fmt = raw.strip().lower()
+    if fmt not in ("text", "json"):
+        raise SettingsError(f"CHAT_LOG_FORMAT must be text or json, got {raw!r}")
+    return fmt
+
+
+def add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    """One --flag per setting; values stay strings so env and flags share one parser."""
+    for f in fields(Settings):
+        parser.add_argument(
+            flag_name(f.name),
+            dest=f.name,
+            default=None,
+            metavar=env_name(f.name),
+            help=f"{ENV_HELP[f.name]} (env {env_name(f.name)})",
+        )
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, argv_values: Mapping[str, str | None] | None = None
+) -> Settings:
+    """Environment first, flags override; every value validated with a one-line error."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        raw = None
+        if argv_values is not None and argv_values.get(f.name) is not None:
+            raw = argv_values[f.name]
+        elif env_name(f.name) in env:
+            raw = env[env_name(f.name)]
+        if raw is not None:
+            values[f.name] = _parse_field(f.name, raw)
+    return Settings(**values)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Settings:
+    """Settings for the node from flags and the environment."""
+    parser = argparse.ArgumentParser(prog="chat-service")
+    add_setting_flags(parser)
+    ns = parser.parse_args(argv)
+    return load_settings(argv_values=vars(ns))

@@ -1,0 +1,101 @@
+"""Validation of everything a client sends: room, name, text and paging numbers."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+from ..errors import ChatError
+
+ROOM_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
+MAX_NAME = 32
+HISTORY_LIMIT_MAX = 100
+HISTORY_LIMIT_DEFAULT = 50
+# Tabs and newlines are ordinary in chat text; every other control character is not.
+_TEXT_ALLOWED_CONTROLS = frozenset("\n\t")
+
+
+def require_object(payload: Any) -> dict[str, Any]:
+    """The payload of every event is a JSON object."""
+    if not isinstance(payload, dict):
+        raise ChatError("bad_request", "The payload must be a JSON object.")
+    return payload
+
+
+def room_name(value: Any) -> str:
+    """Room rule: 1-32 of A-Z a-z 0-9 _ -, compared and stored in lower case."""
+    if not isinstance(value, str):
+        raise ChatError("bad_request", "Field 'room' must be a string.")
+    if not ROOM_RE.fullmatch(value):
+        raise ChatError(
+            "invalid_room", "Room names are 1-32 letters, digits, '_' or '-'."
+        )
+    return value.lower()
+
+
+def _bad_char(ch: str) -> bool:
+    category = unicodedata.category(ch)
+    # Cc: control characters; Cs: lone surrogates (not encodable as UTF-8).
+    return category in ("Cc", "Cs")
+
+
+def display_name(value: Any) -> str:
+    """Name rule: 1-32 characters after trimming, no control characters."""
+    if not isinstance(value, str):
+        raise ChatError("bad_request", "Field 'name' must be a string.")
+    name = value.strip()
+    if not name or len(name) > MAX_NAME:
+        raise ChatError("invalid_name", f"Names are 1-{MAX_NAME} characters.")
+    if any(_bad_char(ch) for ch in name):
+        raise ChatError("invalid_name", "Names cannot contain control characters.")
+    return name
+
+
+def name_key(name: str) -> str:
+    """The case-insensitive identity of a display name within a room."""
+    return name.casefold()
+
+
+def message_text(value: Any, max_len: int) -> str:
+    """Text rule: 1-max_len characters after trimming; no control characters but \\n, \\t."""
+    if not isinstance(value, str):
+        raise ChatError("bad_request", "Field 'text' must be a string.")
+    text = value.strip()
+    if not text:
+        raise ChatError("invalid_text", "The message is empty.")
+    if any(_bad_char(ch) and ch not in _TEXT_ALLOWED_CONTROLS for ch in text):
+        raise ChatError("invalid_text", "The message contains forbidden characters.")
+    if len(text) > max_len:
+        raise ChatError("message_too_long", f"Messages are at most {max_len} characters.")
+    return text
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def optional_id(payload: dict[str, Any], field: str) -> int | None:
+    """An optional non-negative message id such as `since` or `before`."""
+    value = payload.get(field)
+    if value is None:
+        return None
+    if not _is_int(value) or value < 0:
+        raise ChatError("bad_request", f"Field '{field}' must be a non-negative integer.")
+    return int(value)
+
+
+def history_limit(value: Any) -> int:
+    """`limit` of a history request: 1-100, default 50."""
+    if value is None:
+        return HISTORY_LIMIT_DEFAULT
+    if not _is_int(value) or not 1 <= value <= HISTORY_LIMIT_MAX:
+        raise ChatError("bad_request", f"Field 'limit' must be an integer 1-{HISTORY_LIMIT_MAX}.")
+    return int(value)
+
+
+def typing_flag(value: Any) -> bool:
+    """`typing` must be a real boolean."""
+    if not isinstance(value, bool):
+        raise ChatError("bad_request", "Field 'typing' must be true or false.")
+    return value

@@ -1,0 +1,51 @@
+"""The protocol's error codes in one place, so every layer raises the same thing."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+ErrorCode = Literal[
+    "bad_request",
+    "invalid_room",
+    "invalid_name",
+    "name_taken",
+    "not_in_room",
+    "invalid_text",
+    "message_too_long",
+    "rate_limited",
+    "unavailable",
+    "internal",
+]
+
+ERROR_CODES: tuple[ErrorCode, ...] = (
+    "bad_request",
+    "invalid_room",
+    "invalid_name",
+    "name_taken",
+    "not_in_room",
+    "invalid_text",
+    "message_too_long",
+    "rate_limited",
+    "unavailable",
+    "internal",
+)
+
+
+class ChatError(Exception):
+    """A failure the client is told about: a protocol code and a short sentence."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code: ErrorCode = code
+        self.message = message
+
+    def to_ack(self) -> dict[str, Any]:
+        """The failure envelope every acknowledgement uses."""
+        return {"ok": False, "error": {"code": self.code, "message": self.message}}
+
+
+class BackendUnavailable(ChatError):
+    """Redis (or another backend) cannot be reached; nothing was stored or sent."""
+
+    def __init__(self, message: str = "The chat backend is unavailable; try again shortly.") -> None:
+        super().__init__("unavailable", message)

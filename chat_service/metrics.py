@@ -1,0 +1,76 @@
+"""Prometheus metrics of one node, in a registry of its own (tests run many nodes)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from .errors import ERROR_CODES
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class _LiveCollector(Collector):
+    """Reads gauges and counters that live on other objects at scrape time."""
+
+    def __init__(self, read: Callable[[], dict[str, float]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        values = self._read()
+        gauges = {
+            "chat_connections": "Open Socket.IO connections on this node",
+            "chat_rooms": "Rooms with members connected to this node",
+            "chat_room_members": "Room memberships held by connections on this node",
+            "chat_backend_up": "1 when the backend (Redis and its subscription) is reachable",
+        }
+        counters = {
+            "chat_slow_consumer_disconnects": "Clients closed because their send backlog grew too big",
+            "chat_feed_duplicates_dropped": "Room events dropped because they were already delivered",
+            "chat_feed_gap_messages": "Messages delivered from history to fill a gap in a feed",
+        }
+        for name, doc in gauges.items():
+            yield GaugeMetricFamily(name, doc, value=values.get(name, 0.0))
+        for name, doc in counters.items():
+            yield CounterMetricFamily(name, doc, value=values.get(name, 0.0))
+
+
+class Metrics:
+    """Every metric a node exports."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.events = Counter("chat_events", "Client events handled", ["event"], registry=r)
+        self.errors = Counter("chat_errors", "Error acknowledgements sent", ["code"], registry=r)
+        self.messages = Counter("chat_messages", "Chat messages accepted by this node", registry=r)
+        self.connects = Counter("chat_connects", "Connections accepted", registry=r)
+        self.refused = Counter(
+            "chat_connections_refused", "Connections refused", ["reason"], registry=r
+        )
+        self.redis_latency = Histogram(
+            "chat_redis_latency_seconds",
+            "Latency of Redis calls",
+            ["op"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 3.0),
+            registry=r,
+        )
+        self.sweeps = Counter("chat_dead_node_sweeps", "Sweeps for dead nodes run", registry=r)
+        self.reaped = Counter(
+            "chat_reaped_members", "Members of dead nodes removed by this node", registry=r
+        )
+        self.draining = Gauge("chat_draining", "1 while the node shuts down", registry=r)
+        for code in ERROR_CODES:
+            self.errors.labels(code)
+
+    def observe_redis(self, op: str, seconds: float) -> None:
+        self.redis_latency.labels(op).observe(seconds)
+
+    def add_live(self, read: Callable[[], dict[str, float]]) -> None:
+        self.registry.register(_LiveCollector(read))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

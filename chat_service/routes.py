@@ -1,0 +1,159 @@
+"""HTTP: the two pages, the JSON API, health, readiness and metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from . import __version__
+from .appkeys import METRICS, RUNTIME, SERVICE, SETTINGS, TEMPLATES
+from .domain.validation import MAX_NAME, ROOM_RE
+from .errors import ChatError
+from .metrics import CONTENT_TYPE
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'self'; "
+    "form-action 'self'; object-src 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+
+def web_dir(configured: str | None) -> Path:
+    """templates/, static/ and node_modules/ of the browser side."""
+    if configured:
+        return Path(configured)
+    return Path(__file__).resolve().parent.parent / "web"
+
+
+def make_templates(root: Path) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(root / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def _render(request: web.Request, template: str, **context: Any) -> web.Response:
+    env = request.app[TEMPLATES]
+    html = env.get_template(template).render(asset_version=__version__, **context)
+    return web.Response(text=html, content_type="text/html")
+
+
+async def landing(request: web.Request) -> web.Response:
+    return _render(
+        request, "index.html",
+        name=request.query.get("name", "")[:MAX_NAME],
+        room=request.query.get("room", "")[:32],
+        max_name=MAX_NAME,
+    )
+
+
+async def room_page(request: web.Request) -> web.StreamResponse:
+    room = request.match_info["room"]
+    if not ROOM_RE.fullmatch(room):
+        raise web.HTTPNotFound(text="No such room: room names are 1-32 letters, digits, _ or -.")
+    if room != room.lower():
+        target = request.rel_url.with_path(f"/rooms/{room.lower()}")
+        raise web.HTTPMovedPermanently(location=str(target))
+    settings = request.app[SETTINGS]
+    return _render(
+        request, "room.html",
+        room=room,
+        name=request.query.get("name", "")[:64],
+        max_text=settings.max_text,
+        max_name=MAX_NAME,
+    )
+
+
+def _api_error(exc: ChatError) -> web.Response:
+    status = 503 if exc.code == "unavailable" else 500 if exc.code == "internal" else 400
+    return web.json_response({"error": {"code": exc.code, "message": exc.message}}, status=status)
+
+
+def _query_int(request: web.Request, field: str) -> int | None:
+    raw = request.query.get(field)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ChatError("bad_request", f"Query parameter '{field}' must be an integer.") from None
+
+
+async def api_rooms(request: web.Request) -> web.Response:
+    try:
+        reply = await request.app[SERVICE].list_rooms(None, {})
+    except ChatError as exc:
+        return _api_error(exc)
+    return web.json_response({"rooms": reply["rooms"]})
+
+
+async def api_messages(request: web.Request) -> web.Response:
+    try:
+        payload: dict[str, Any] = {"room": request.match_info["room"]}
+        for field in ("limit", "before"):
+            value = _query_int(request, field)
+            if value is not None:
+                payload[field] = value
+        reply = await request.app[SERVICE].history(None, payload)
+    except ChatError as exc:
+        request.app[METRICS].errors.labels(exc.code).inc()
+        return _api_error(exc)
+    return web.json_response({"room": reply["room"], "messages": reply["messages"]})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    reason = await request.app[RUNTIME].not_ready_reason()
+    if reason is None:
+        return web.json_response({"status": "ready"})
+    return web.json_response({"status": "unavailable", "reason": reason}, status=503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
+    response: web.StreamResponse = await handler(request)
+    if not request.path.startswith("/socket.io") and not response.prepared:
+        for header, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(header, value)
+    return response
+
+
+def setup_routes(app: web.Application, root: Path) -> None:
+    vendor = root / "node_modules" / "socket.io-client" / "dist"
+
+    async def socketio_client(request: web.Request) -> web.FileResponse:
+        name = request.match_info["file"]
+        if name not in ("socket.io.min.js", "socket.io.min.js.map"):
+            raise web.HTTPNotFound()
+        path = vendor / name
+        if not path.is_file():
+            raise web.HTTPNotFound(text="socket.io-client is not installed: run npm ci --prefix web")
+        return web.FileResponse(path)
+
+    app.router.add_get("/", landing)
+    app.router.add_get("/rooms/{room}", room_page)
+    app.router.add_get("/api/rooms", api_rooms)
+    app.router.add_get("/api/rooms/{room}/messages", api_messages)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/static/vendor/{file}", socketio_client)
+    app.router.add_static("/static/", root / "static", append_version=False)

@@ -1,0 +1,56 @@
+"""Run one node until SIGTERM/SIGINT, then drain and exit 0 within the deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+from aiohttp import web
+
+from .app import create_app
+from .config import Settings
+from .logs import setup_logging
+
+logger = logging.getLogger(__name__)
+
+
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Serve until `stop` is set (by a signal when not given)."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    app = create_app(settings)
+    runner = web.AppRunner(
+        app, handle_signals=False, shutdown_timeout=settings.shutdown_timeout, access_log=None
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
+    await site.start()
+    logger.info("listening on http://%s:%s", settings.host, settings.port)
+    await stop.wait()
+    logger.info("stopping: no new connections, draining")
+    try:
+        await asyncio.wait_for(runner.cleanup(), settings.shutdown_timeout + 1.0)
+    except TimeoutError:
+        logger.warning("drain did not finish in time; exiting anyway")
+    logger.info("stopped")
+
+
+def run_node(settings: Settings) -> int:
+    setup_logging(settings.log_level, settings.log_format)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    try:
+        asyncio.run(serve(settings))
+    except OSError as exc:
+        print(f"chat-service: cannot listen on {settings.host}:{settings.port}: {exc}",
+              file=sys.stderr)
+        return 1
+    return 0

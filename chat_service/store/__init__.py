@@ -1,0 +1,1 @@
+"""Shared chat state behind one interface: in memory for one node, Redis for a cluster."""

@@ -6,6 +6,7 @@ start processes the same way. Every process is stopped by PID.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -17,9 +18,13 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import socketio
+from aiohttp import web
 
 
 def free_port() -> int:
@@ -226,3 +231,74 @@ def cluster(
         for node in started:
             node.process.stop()
         redis.stop()
+
+
+# In-process helpers -------------------------------------------------------------------
+
+class ServedApp:
+    """An aiohttp app served on a free loopback port inside the test's event loop."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self.port = free_port()
+        self.runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> ServedApp:
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+class ChatClient:
+    """A python-socketio client that records every server event for assertions."""
+
+    def __init__(self, name: str = "client", **client_kwargs: Any) -> None:
+        self.name = name
+        self.sio = socketio.AsyncClient(reconnection=False, **client_kwargs)
+        self.events: list[tuple[str, Any]] = []
+        self._changed = asyncio.Event()
+        self.sio.on("*", self._record)
+
+    async def _record(self, event: str, *args: Any) -> None:
+        self.events.append((event, args[0] if len(args) == 1 else list(args)))
+        self._changed.set()
+
+    async def connect(self, url: str, transports: Sequence[str] = ("websocket",),
+                      timeout: float = 5.0, **kwargs: Any) -> ChatClient:
+        await self.sio.connect(url, transports=list(transports), wait_timeout=timeout, **kwargs)
+        return self
+
+    async def call(self, event: str, payload: Any = None, timeout: float = 5.0) -> Any:
+        """Emit with an acknowledgement and return the reply.
+
+        `None` sends no argument; a tuple is sent as several arguments (python-socketio's rule).
+        """
+        return await self.sio.call(event, payload, timeout=timeout)
+
+    def of(self, event: str) -> list[Any]:
+        return [data for name, data in self.events if name == event]
+
+    def messages(self, room: str | None = None) -> list[dict[str, Any]]:
+        return [m for m in self.of("message") if room is None or m.get("room") == room]
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Wait until `predicate()` holds, re-checked after every event."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"{self.name}: condition not met; events: {self.events[-10:]}")
+            self._changed.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.25))
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.sio.disconnect()

@@ -1,0 +1,139 @@
+"""`chat-service bench fanout|connect ...`: progress on stderr, one JSON result on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .pool import BenchFailure
+from .scenarios import ConnectParams, FanoutParams, Target, run_connect, run_fanout
+
+DEFAULT_URL = "http://127.0.0.1:5000"
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--url", action="append", dest="urls", metavar="URL",
+        help=f"node or load-balancer base URL; repeat to spread clients round-robin "
+        f"[{DEFAULT_URL}]",
+    )  # fmt: skip
+    common.add_argument(
+        "--procs", type=_positive_int, default=1, help="load-generator processes [1]"
+    )
+    common.add_argument(
+        "--pid", type=int, action="append", default=[], dest="pids",
+        help="a server process to read CPU time and RSS from (repeatable)",
+    )  # fmt: skip
+    common.add_argument(
+        "--redis-pid", type=int, action="append", default=[], dest="redis_pids",
+        help="a Redis process whose CPU time is reported apart (repeatable)",
+    )  # fmt: skip
+    common.add_argument(
+        "--concurrency", type=_positive_int, default=100,
+        help="connects in flight per generator process [100]",
+    )  # fmt: skip
+    common.add_argument(
+        "--timeout", type=_positive_float, default=60.0, help="connect/join timeout, s [60]"
+    )
+    common.add_argument("--quiet", action="store_true", help="no progress lines")
+    common.add_argument("--output", type=Path, help="also write the JSON result to this file")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chat-service bench",
+        description="Load-test a chat deployment over raw Socket.IO websockets.",
+    )
+    sub = parser.add_subparsers(dest="scenario", required=True)
+    common = _common()
+    fanout = sub.add_parser(
+        "fanout", parents=[common], help="rooms of clients, some sending at a rate"
+    )
+    fanout.add_argument("--rooms", type=_positive_int, default=10, help="rooms [10]")
+    fanout.add_argument("--clients", type=_positive_int, default=50, help="clients per room [50]")
+    fanout.add_argument(
+        "--senders", type=int, default=5, help="senders per room, among its clients [5]"
+    )
+    fanout.add_argument(
+        "--rate", type=_positive_float, default=10.0, help="messages/s per sender [10]"
+    )
+    fanout.add_argument(
+        "--duration", type=_positive_float, default=10.0, help="seconds of sending [10]"
+    )
+    fanout.add_argument(
+        "--messages", type=_positive_int, help="messages per sender (instead of --duration)"
+    )
+    fanout.add_argument("--text-size", type=int, default=0, help="pad texts to this length [0]")
+    fanout.add_argument(
+        "--drain", type=_positive_float, default=10.0, help="max wait for late deliveries, s [10]"
+    )
+    connect = sub.add_parser("connect", parents=[common], help="N idle joined clients")
+    connect.add_argument("--connections", type=_positive_int, default=1000, help="clients [1000]")
+    connect.add_argument(
+        "--room-size", type=_positive_int, default=50, help="clients per room [50]"
+    )
+    connect.add_argument("--settle", type=float, default=1.0, help="wait before reading RSS, s [1]")
+    return parser
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run one scenario; exit 0 when it ran (read the JSON for losses), 1 when it failed."""
+    parser = build_parser()
+    args = parser.parse_args(list(argv))
+    target = Target(
+        urls=tuple(args.urls or [DEFAULT_URL]),
+        pids=tuple(args.pids),
+        redis_pids=tuple(args.redis_pids),
+        procs=args.procs,
+        concurrency=args.concurrency,
+        timeout=args.timeout,
+        progress=not args.quiet,
+    )
+    result: dict[str, Any]
+    try:
+        if args.scenario == "fanout":
+            if not 0 <= args.senders <= args.clients:
+                parser.error("--senders must be between 0 and --clients")
+            params = FanoutParams(
+                rooms=args.rooms,
+                clients=args.clients,
+                senders=args.senders,
+                rate=args.rate,
+                duration=args.duration,
+                messages=args.messages,
+                text_size=args.text_size,
+                drain=args.drain,
+            )
+            result = run_fanout(target, params)
+        else:
+            result = run_connect(
+                target, ConnectParams(args.connections, args.room_size, args.settle)
+            )
+    except (BenchFailure, OSError) as exc:
+        print(f"chat-service bench: {exc}", file=sys.stderr)
+        return 1
+    text = json.dumps(result, indent=2)
+    if args.output is not None:
+        args.output.write_text(text + "\n")
+    print(text)
+    return 0

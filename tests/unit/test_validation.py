@@ -1,0 +1,121 @@
+"""Room, name, text and paging rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chat_service.domain import validation as v
+from chat_service.errors import ChatError
+
+
+def code_of(fn: Any, *args: Any) -> str:
+    with pytest.raises(ChatError) as info:
+        fn(*args)
+    return info.value.code
+
+
+class TestRoom:
+    @pytest.mark.parametrize("raw", ["a", "Lobby", "A-b_9", "x" * 32, "-", "_"])
+    def test_valid_rooms_are_lower_cased(self, raw: str) -> None:
+        """Valid names come back in lower case."""
+        assert raw.lower() == v.room_name(raw)
+
+    @pytest.mark.parametrize("raw", ["", "x" * 33, "a b", "café", "a/b", "ｌｏｂｂｙ", "a\n", "☃"])
+    def test_invalid_rooms(self, raw: str) -> None:
+        """Anything outside 1-32 of [A-Za-z0-9_-] is invalid_room."""
+        assert "invalid_room" == code_of(v.room_name, raw)
+
+    @pytest.mark.parametrize("raw", [None, 1, [], {}, True])
+    def test_non_strings_are_bad_requests(self, raw: Any) -> None:
+        """A room of the wrong type is a bad_request."""
+        assert "bad_request" == code_of(v.room_name, raw)
+
+
+class TestName:
+    def test_trimmed(self) -> None:
+        """Names are trimmed of surrounding whitespace."""
+        assert "Ann Lee" == v.display_name("  Ann Lee \t")
+
+    def test_unicode_letters_allowed(self) -> None:
+        """Any printable unicode is fine, counted in characters."""
+        assert "Zoë 😀" == v.display_name("Zoë 😀")
+        assert "é" * 32 == v.display_name("é" * 32)
+
+    @pytest.mark.parametrize("raw", ["", "   ", "x" * 33, "a\x00b", "a\nb", "bell\x07", "\ud800x", "a\x7f"])
+    def test_invalid_names(self, raw: str) -> None:
+        """Empty, too long, control characters and lone surrogates are invalid_name."""
+        assert "invalid_name" == code_of(v.display_name, raw)
+
+    def test_exactly_32_after_trim(self) -> None:
+        """The limit applies after trimming."""
+        assert "x" * 32 == v.display_name("  " + "x" * 32 + "  ")
+
+    def test_name_key_is_case_insensitive(self) -> None:
+        """Case variants share one identity."""
+        assert v.name_key("ALICE") == v.name_key("alice") == v.name_key("Alice")
+        assert v.name_key("STRASSE") == v.name_key("straße")
+
+
+class TestText:
+    def test_trimmed_and_multiline(self) -> None:
+        """Text is trimmed; inner newlines and tabs stay."""
+        assert "a\n\tb" == v.message_text("  a\n\tb \n", 2000)
+
+    @pytest.mark.parametrize("raw", ["", "   ", "\n\t "])
+    def test_empty_after_trim(self, raw: str) -> None:
+        """Whitespace only is invalid_text."""
+        assert "invalid_text" == code_of(v.message_text, raw, 2000)
+
+    @pytest.mark.parametrize("raw", ["a\x00", "a\x1bb", "x\ud83d", "y\x85z"])
+    def test_forbidden_characters(self, raw: str) -> None:
+        """Control characters other than newline and tab, and lone surrogates, are refused."""
+        assert "invalid_text" == code_of(v.message_text, raw, 2000)
+
+    def test_length_limit_is_exact(self) -> None:
+        """max_len characters pass; one more is message_too_long."""
+        assert 10 == len(v.message_text("é" * 10, 10))
+        assert "message_too_long" == code_of(v.message_text, "é" * 11, 10)
+
+    def test_limit_counts_after_trimming(self) -> None:
+        """Surrounding whitespace does not count."""
+        assert "x" * 5 == v.message_text("   " + "x" * 5 + "   ", 5)
+
+    def test_markup_is_just_text(self) -> None:
+        """HTML is data; it is stored exactly as given."""
+        raw = '<img src=x onerror="alert(1)">'
+        assert raw == v.message_text(raw, 2000)
+
+
+class TestNumbers:
+    def test_limit_default_and_bounds(self) -> None:
+        """limit defaults to 50 and accepts 1-100."""
+        assert 50 == v.history_limit(None)
+        assert 1 == v.history_limit(1)
+        assert 100 == v.history_limit(100)
+
+    @pytest.mark.parametrize("raw", [0, 101, -1, 1.5, "5", True])
+    def test_bad_limits(self, raw: Any) -> None:
+        """Out-of-range or non-integer limits are bad_request."""
+        assert "bad_request" == code_of(v.history_limit, raw)
+
+    @pytest.mark.parametrize("raw", [-1, 2.0, "3", False, [], {}])
+    def test_bad_ids(self, raw: Any) -> None:
+        """since/before must be non-negative integers."""
+        assert "bad_request" == code_of(v.optional_id, {"since": raw}, "since")
+
+    def test_absent_id(self) -> None:
+        """A missing id is None."""
+        assert v.optional_id({}, "since") is None
+        assert 0 == v.optional_id({"since": 0}, "since")
+
+    @pytest.mark.parametrize("raw", [1, 0, "true", None])
+    def test_typing_must_be_bool(self, raw: Any) -> None:
+        """typing is a real boolean."""
+        assert "bad_request" == code_of(v.typing_flag, raw)
+
+    @pytest.mark.parametrize("raw", [None, [], "x", 1, [1]])
+    def test_payload_must_be_object(self, raw: Any) -> None:
+        """Every payload is an object."""
+        assert "bad_request" == code_of(v.require_object, raw)

@@ -85,6 +85,17 @@ class FastManager(socketio.AsyncManager):  # type: ignore[misc]
         eio_sid = self.eio_sid_from_sid(sid, NAMESPACE)
         return eio_sid is not None and self._push(sid, eio_sid, pkt)
 
+    def release_poll(self, sid: str) -> None:
+        """End a closing polling client's pending GET now instead of at its ping timeout.
+
+        python-engineio leaves that request waiting up to ping_interval + ping_timeout
+        (45 s) after a client-side close, holding the client and a server slot.
+        """
+        eio_sid = self.eio_sid_from_sid(sid, NAMESPACE)
+        sock = self.server.eio.sockets.get(eio_sid) if eio_sid else None
+        if sock is not None and not sock.upgraded:
+            sock.queue.put_nowait(eio_packet.Packet(eio_packet.NOOP))
+
     def _push(self, sid: str, eio_sid: str, pkt: eio_packet.Packet) -> bool:
         sock = self.server.eio.sockets.get(eio_sid)
         if sock is None or sock.closed or sid in self._closing:

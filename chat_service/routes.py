@@ -62,7 +62,7 @@ async def room_page(request: web.Request) -> web.StreamResponse:
     if not ROOM_RE.fullmatch(room):
         raise web.HTTPNotFound(text="No such room: room names are 1-32 letters, digits, _ or -.")
     if room != room.lower():
-        target = request.rel_url.with_path(f"/rooms/{room.lower()}")
+        target = request.rel_url.with_path(f"/rooms/{room.lower()}").with_query(request.query)
         raise web.HTTPMovedPermanently(location=str(target))
     settings = request.app[SETTINGS]
     return _render(

@@ -101,6 +101,7 @@ def register(sio: socketio.AsyncServer, service: ChatService, metrics: Metrics,
 
     @sio.on("disconnect")  # type: ignore[misc]
     async def disconnect(sid: str, *reason: Any) -> None:
+        sio.manager.release_poll(sid)
         conn = service.connections.get(sid)
         if conn is not None:
             per_ip[conn.ip] -= 1

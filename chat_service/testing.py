@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import shutil
 import signal
@@ -25,6 +26,8 @@ from typing import Any
 
 import socketio
 from aiohttp import web
+
+from .config import Settings
 
 
 def free_port() -> int:
@@ -234,6 +237,11 @@ def cluster(
 
 
 # In-process helpers -------------------------------------------------------------------
+
+def make_settings(**overrides: Any) -> Settings:
+    """Settings for tests: loopback, everything else the defaults unless overridden."""
+    return dataclasses.replace(Settings(host="127.0.0.1", port=0), **overrides)
+
 
 class ServedApp:
     """An aiohttp app served on a free loopback port inside the test's event loop."""

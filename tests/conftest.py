@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -14,7 +13,7 @@ import pytest
 
 from chat_service.app import create_app
 from chat_service.config import Settings
-from chat_service.testing import ChatClient, RedisServer, ServedApp
+from chat_service.testing import ChatClient, RedisServer, ServedApp, make_settings
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -25,12 +24,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         missing = [t for t in ("redis-server",) if shutil.which(t) is None]
         if missing:
             raise pytest.UsageError(f"CI needs {missing} installed")
-
-
-def make_settings(**overrides: Any) -> Settings:
-    """Test defaults: loopback, quick node timeouts."""
-    base = Settings(host="127.0.0.1", port=0)
-    return dataclasses.replace(base, **overrides)
 
 
 @pytest.fixture

@@ -36,20 +36,9 @@ class Link:
         self._conn.send((kind, payload))
 
     async def recv(self, kind: str) -> Any:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[tuple[str, Any]] = loop.create_future()
-        fd = self._conn.fileno()
-
-        def readable() -> None:
-            loop.remove_reader(fd)
-            if not future.done():
-                future.set_result(self._conn.recv())
-
-        loop.add_reader(fd, readable)
-        try:
-            got, payload = await future
-        finally:
-            loop.remove_reader(fd)
+        # A thread, not loop.add_reader: uvloop would make the pipe non-blocking, and a
+        # large result then fails to send with EAGAIN.
+        got, payload = await asyncio.to_thread(self._conn.recv)
         if got != kind:
             raise BenchFailure(f"expected {kind!r} from the parent, got {got!r}")
         return payload

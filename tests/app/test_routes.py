@@ -1,0 +1,191 @@
+"""HTTP routes through aiohttp's test client on the real app factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from chat_service.app import create_app
+from chat_service.appkeys import SERVICE
+from chat_service.config import Settings
+from chat_service.errors import BackendUnavailable
+
+from chat_service.testing import ChatClient, make_settings
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[Callable[..., Any]]:
+    made: list[TestClient[Any, Any]] = []
+
+    async def build(settings: Settings | None = None) -> TestClient[Any, Any]:
+        client: TestClient[Any, Any] = TestClient(TestServer(create_app(settings or make_settings())))
+        await client.start_server()
+        made.append(client)
+        return client
+
+    yield build
+    while SEEDERS:
+        await SEEDERS.pop().close()
+    for client in made:
+        await client.close()
+
+
+SEEDERS: list[ChatClient] = []
+
+
+async def seed(client: TestClient[Any, Any], room: str, texts: list[str]) -> None:
+    """A real socket client joins the room and sends the texts (it stays connected)."""
+    seeder = await ChatClient("seed").connect(str(client.make_url("/")).rstrip("/"))
+    SEEDERS.append(seeder)
+    await seeder.call("join", {"room": room, "name": "seed"})
+    for text in texts:
+        await seeder.call("send_message", {"room": room, "text": text})
+
+
+class TestPages:
+    async def test_landing_page_hooks(self, http: Callable[..., Any]) -> None:
+        """The landing page has a form with name and room inputs and a submit button."""
+        client = await http()
+        resp = await client.get("/", params={"name": "<b>Ann</b>"})
+        html = await resp.text()
+        assert 200 == resp.status
+        assert 'name="name"' in html and 'name="room"' in html and "<form" in html
+        assert 'type="submit"' in html or "<button" in html
+        assert "<b>Ann</b>" not in html  # reflected values are escaped
+
+    async def test_room_page_hooks(self, http: Callable[..., Any]) -> None:
+        """The chat page has the text input in a form and a connection-state element."""
+        client = await http()
+        resp = await client.get("/rooms/lobby")
+        html = await resp.text()
+        assert 200 == resp.status
+        assert 'name="text"' in html and "<form" in html and "data-connection" in html
+        assert "/static/vendor/socket.io.min.js" in html
+
+    async def test_room_page_lower_cases(self, http: Callable[..., Any]) -> None:
+        """/rooms/Lobby redirects to /rooms/lobby, keeping the query."""
+        client = await http()
+        resp = await client.get("/rooms/Lobby?name=x", allow_redirects=False)
+        assert (301, "/rooms/lobby?name=x") == (resp.status, resp.headers["Location"])
+
+    async def test_invalid_room_page(self, http: Callable[..., Any]) -> None:
+        """A room name breaking the rule is a 404."""
+        client = await http()
+        assert 404 == (await client.get("/rooms/" + "x" * 33)).status
+
+    async def test_security_headers(self, http: Callable[..., Any]) -> None:
+        """Pages carry a CSP without inline scripts and the other hardening headers."""
+        client = await http()
+        resp = await client.get("/")
+        csp = resp.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert "frame-ancestors 'none'" in csp
+        assert ("nosniff", "same-origin") == (
+            resp.headers["X-Content-Type-Options"], resp.headers["Referrer-Policy"])
+
+    async def test_pages_have_no_inline_script(self, http: Callable[..., Any]) -> None:
+        """No inline <script> bodies or on* attributes, so the CSP cannot break the page."""
+        import re
+
+        client = await http()
+        for path in ("/", "/rooms/lobby"):
+            html = await (await client.get(path)).text()
+            scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
+            assert all("src=" in attrs and not body.strip() for attrs, body in scripts), path
+            assert not re.search(r"\son[a-z]+\s*=", html), path
+
+    async def test_static_and_vendor(self, http: Callable[..., Any]) -> None:
+        """Static assets and the pinned socket.io client are served by the node."""
+        client = await http()
+        vendor = await client.get("/static/vendor/socket.io.min.js")
+        assert 200 == vendor.status
+        assert "io" in (await vendor.text())[:5000]
+        assert 404 == (await client.get("/static/vendor/other.js")).status
+
+
+class TestApi:
+    async def test_rooms(self, http: Callable[..., Any]) -> None:
+        """/api/rooms lists live rooms like list_rooms."""
+        client = await http()
+        assert {"rooms": []} == await (await client.get("/api/rooms")).json()
+        await seed(client, "lobby", [])
+        assert {"rooms": [{"room": "lobby", "members": 1}]} == await (
+            await client.get("/api/rooms")).json()
+
+    async def test_messages(self, http: Callable[..., Any]) -> None:
+        """/api/rooms/{room}/messages pages like history."""
+        client = await http()
+        await seed(client, "lobby", ["a", "b", "c", "d"])
+        body = await (await client.get("/api/rooms/Lobby/messages?limit=2&before=4")).json()
+        assert ("lobby", ["b", "c"]) == (body["room"], [m["text"] for m in body["messages"]])
+        full = await (await client.get("/api/rooms/lobby/messages")).json()
+        assert [1, 2, 3, 4] == [m["id"] for m in full["messages"]]
+
+    @pytest.mark.parametrize(
+        ("url", "code"),
+        [
+            ("/api/rooms/bad!room/messages", "invalid_room"),
+            ("/api/rooms/lobby/messages?limit=abc", "bad_request"),
+            ("/api/rooms/lobby/messages?limit=0", "bad_request"),
+            ("/api/rooms/lobby/messages?limit=101", "bad_request"),
+            ("/api/rooms/lobby/messages?before=-3", "bad_request"),
+        ],
+    )
+    async def test_bad_input(self, http: Callable[..., Any], url: str, code: str) -> None:
+        """Bad input is a 400 with the protocol's error object."""
+        client = await http()
+        resp = await client.get(url)
+        body = await resp.json()
+        assert (400, code) == (resp.status, body["error"]["code"])
+        assert body["error"]["message"]
+
+
+class TestOperations:
+    async def test_healthz(self, http: Callable[..., Any]) -> None:
+        """/healthz is 200 while the process serves."""
+        client = await http()
+        resp = await client.get("/healthz")
+        assert (200, {"status": "ok"}) == (resp.status, await resp.json())
+
+    async def test_readyz_memory(self, http: Callable[..., Any]) -> None:
+        """A memory node is always ready."""
+        client = await http()
+        assert 200 == (await client.get("/readyz")).status
+
+    async def test_readyz_redis_down(self, http: Callable[..., Any]) -> None:
+        """With an unreachable Redis, /readyz is 503 with a reason, and the node stays up."""
+        client = await http(make_settings(redis_url="redis://127.0.0.1:1/0"))
+        resp = await client.get("/readyz")
+        body = await resp.json()
+        assert (503, "unavailable") == (resp.status, body["status"])
+        assert "redis" in body["reason"]
+        assert 200 == (await client.get("/healthz")).status
+        api = await client.get("/api/rooms")
+        assert (503, "unavailable") == (api.status, (await api.json())["error"]["code"])
+
+    async def test_metrics(self, http: Callable[..., Any]) -> None:
+        """/metrics is Prometheus text with the documented names."""
+        client = await http()
+        await seed(client, "lobby", ["x"])
+        resp = await client.get("/metrics")
+        text = await resp.text()
+        assert resp.headers["Content-Type"].startswith("text/plain")
+        for name in ("chat_connections ", "chat_rooms ", "chat_room_members ",
+                     'chat_errors_total{code="rate_limited"}', "chat_dead_node_sweeps_total",
+                     "chat_slow_consumer_disconnects_total", "chat_backend_up 1.0"):
+            assert name in text, name
+
+    async def test_unavailable_is_mapped(self, http: Callable[..., Any],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+        """A backend outage during an API call is a 503 with code unavailable."""
+        client = await http()
+
+        async def down(*_a: Any) -> Any:
+            raise BackendUnavailable()
+
+        monkeypatch.setattr(client.app[SERVICE].store, "history", down)
+        resp = await client.get("/api/rooms/lobby/messages")
+        assert (503, "unavailable") == (resp.status, (await resp.json())["error"]["code"])

@@ -7,7 +7,6 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import socketio
 from aiohttp import web
 from redis.asyncio import Redis
 
@@ -19,7 +18,7 @@ from .metrics import Metrics
 from .node import NodeRuntime, new_node_id
 from .routes import make_templates, security_headers, setup_routes, web_dir
 from .service import ChatService
-from .sockets import register
+from .sockets import ChatServer, register
 from .store.base import Bus, Store
 from .store.memory import MemoryStore
 from .store.redis import RedisStore, make_client
@@ -61,7 +60,7 @@ def create_app(
     metrics = Metrics()
     store, bus, clustered = _backend(settings, redis, node_id, metrics)
     manager = FastManager(max_queue_bytes=settings.max_queue_bytes)
-    sio = socketio.AsyncServer(
+    sio = ChatServer(
         async_mode="aiohttp",
         client_manager=manager,
         cors_allowed_origins=_cors(settings),

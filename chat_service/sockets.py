@@ -23,6 +23,30 @@ Handler = Callable[[str, Any], Awaitable[dict[str, Any]]]
 _NO_PAYLOAD_OK = {"list_rooms"}
 
 
+class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
+    """AsyncServer that never lets a client trigger the connect/disconnect handlers.
+
+    python-socketio dispatches an EVENT packet named "connect" or "disconnect" sent by a
+    client to those handlers, with client-made arguments: that would reset or tear down
+    a connection's state at the client's will. Such packets, and event packets without
+    a string name, get a bad_request ack instead.
+    """
+
+    async def _handle_event(
+        self, eio_sid: str, namespace: str | None, id: int | None, data: Any
+    ) -> None:
+        if not data or not isinstance(data[0], str) or data[0] in self.reserved_events:
+            if id is not None:
+                reply = ChatError("bad_request", "Unknown event.").to_ack()
+                await self._send_packet(
+                    eio_sid,
+                    self.packet_class(socketio.packet.ACK, namespace=namespace or "/", id=id,
+                                      data=[reply]),
+                )
+            return
+        await super()._handle_event(eio_sid, namespace, id, data)
+
+
 def client_ip(environ: dict[str, Any], trust_forwarded: bool) -> str:
     """The peer address, or the first X-Forwarded-For hop when the proxy is trusted."""
     if trust_forwarded:

@@ -47,6 +47,12 @@ def split_ack(packet: str) -> tuple[int, Any]:
     return int(packet[2:bracket]), args[0] if args else None
 
 
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark a future's exception as seen: a failed connect is reported by `connect`."""
+    if not future.cancelled():
+        future.exception()
+
+
 class SocketIOClient:
     """One connection to the default namespace; events go to `on_event`."""
 
@@ -73,6 +79,7 @@ class SocketIOClient:
     async def connect(self, timeout: float = 10.0) -> None:
         """Open the websocket and wait for the namespace's CONNECT answer."""
         self._connected = asyncio.get_running_loop().create_future()
+        self._connected.add_done_callback(_retrieve)
         self._ws = WebSocketProtocol(self._packet, self._lost)
         try:
             async with asyncio.timeout(timeout):

@@ -15,8 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-
 from .eio import EioError, SocketIOClient
 from .pool import Link
 from .procstat import own_cpu_seconds
@@ -133,31 +131,29 @@ class Member:
         counters.error(error_code(reply))
 
     def on_close(self, _client: SocketIOClient) -> None:
-        if not self._counters.stopping:
+        if self.client is not None and not self._counters.stopping:
             self._counters.error("disconnected")
 
 
-async def join_all(
-    session: aiohttp.ClientSession, plan: ClientPlan, counters: Counters
-) -> list[Member]:
+async def join_all(plan: ClientPlan, counters: Counters) -> list[Member]:
     """Connect and join this process's clients, `concurrency` at a time."""
     gate = asyncio.Semaphore(plan.concurrency)
     prefix = f"b:{plan.runid}:"
 
     async def join_one(room: int, index: int, url: str) -> Member | None:
         member = Member(plan.room(room), f"u{index}", prefix, counters)
-        client = SocketIOClient(session, url, member.on_event, member.on_close)
+        client = SocketIOClient(url, member.on_event, member.on_close)
         async with gate:
             try:
                 await client.connect(plan.timeout)
                 reply = await client.call("join", {"room": member.room, "name": member.name})
-            except (EioError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            except (EioError, TimeoutError) as exc:
                 counters.error(f"connect_failed:{type(exc).__name__}")
-                await client.close()
+                client.close()
                 return None
         if not (isinstance(reply, dict) and reply.get("ok") is True):
             counters.error(f"join:{error_code(reply)}")
-            await client.close()
+            client.close()
             return None
         member.client = client
         return member
@@ -175,7 +171,10 @@ def members_by_room(members: list[Member]) -> dict[str, int]:
 
 async def close_all(members: list[Member], counters: Counters) -> None:
     counters.stopping = True
-    await asyncio.gather(*(m.client.close() for m in members if m.client is not None))
+    for member in members:
+        if member.client is not None:
+            member.client.close()
+    await asyncio.sleep(0.1)  # let the close frames go out
 
 
 async def report_progress(link: Link, progress: Callable[[], tuple[int, int, int]]) -> None:
@@ -206,8 +205,8 @@ async def send_loop(member: Member, plan: FanoutPlan, start_ns: int, counters: C
         text = f"{head}{seq}:{time.perf_counter_ns()}:"
         payload["text"] = text + "x" * (plan.text_size - len(text))
         try:
-            await member.client.emit("send_message", payload, member.on_ack)
-        except (EioError, aiohttp.ClientError, OSError):
+            member.client.emit("send_message", payload, member.on_ack)
+        except EioError:
             counters.error("send_failed")
             return
         counters.sent += 1
@@ -216,37 +215,35 @@ async def send_loop(member: Member, plan: FanoutPlan, start_ns: int, counters: C
 async def fanout(plan: FanoutPlan, link: Link) -> None:
     """Join, then on "go" send; report acks, wait for every expected delivery, report."""
     counters = Counters()
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        members = await join_all(session, plan.clients, counters)
-        link.send("ready", {"joined": members_by_room(members), "errors": dict(counters.errors)})
-        start_ns: int = await link.recv("go")
-        cpu0, wall0 = own_cpu_seconds(), time.perf_counter_ns()
-        progress = asyncio.create_task(report_progress(link, counters.progress))
-        senders = [m for m in members if int(m.name[1:]) < plan.senders]
-        total_senders = plan.clients.rooms * plan.senders
-        step_ns = int(1e9 / plan.rate / max(total_senders, 1))
+    members = await join_all(plan.clients, counters)
+    link.send("ready", {"joined": members_by_room(members), "errors": dict(counters.errors)})
+    start_ns: int = await link.recv("go")
+    cpu0, wall0 = own_cpu_seconds(), time.perf_counter_ns()
+    progress = asyncio.create_task(report_progress(link, counters.progress))
+    senders = [m for m in members if int(m.name[1:]) < plan.senders]
+    total_senders = plan.clients.rooms * plan.senders
+    step_ns = int(1e9 / plan.rate / max(total_senders, 1))
 
-        def stagger(member: Member) -> int:
-            room = int(member.room.rsplit("-", 1)[1])
-            return start_ns + (room * plan.senders + int(member.name[1:])) * step_ns
+    def stagger(member: Member) -> int:
+        room = int(member.room.rsplit("-", 1)[1])
+        return start_ns + (room * plan.senders + int(member.name[1:])) * step_ns
 
-        await asyncio.gather(*(send_loop(m, plan, stagger(m), counters) for m in senders))
+    await asyncio.gather(*(send_loop(m, plan, stagger(m), counters) for m in senders))
 
-        def acks_in() -> bool:
-            return all(m.client is None or m.client.pending_acks == 0 for m in senders)
+    def acks_in() -> bool:
+        return all(m.client is None or m.client.pending_acks == 0 for m in senders)
 
-        if not await wait_until(acks_in, plan.drain):
-            counters.error("ack_timeout")
-        link.send("sent", dict(counters.acked))
-        totals: dict[str, int] = await link.recv("totals")
-        expected = expected_deliveries(totals, members_by_room(members))
-        await wait_until(lambda: counters.delivered >= expected, plan.drain)
-        cpu, wall = own_cpu_seconds() - cpu0, (time.perf_counter_ns() - wall0) / 1e9
-        progress.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await progress
-        await close_all(members, counters)
+    if not await wait_until(acks_in, plan.drain):
+        counters.error("ack_timeout")
+    link.send("sent", dict(counters.acked))
+    totals: dict[str, int] = await link.recv("totals")
+    expected = expected_deliveries(totals, members_by_room(members))
+    await wait_until(lambda: counters.delivered >= expected, plan.drain)
+    cpu, wall = own_cpu_seconds() - cpu0, (time.perf_counter_ns() - wall0) / 1e9
+    progress.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await progress
+    await close_all(members, counters)
     link.send(
         "result",
         {
@@ -270,15 +267,13 @@ async def fanout(plan: FanoutPlan, link: Link) -> None:
 async def connect(plan: ClientPlan, link: Link) -> None:
     """On "go" connect and join every client; hold them idle until "stop"."""
     counters = Counters()
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        link.send("ready")
-        await link.recv("go")
-        cpu0, wall0 = own_cpu_seconds(), time.perf_counter_ns()
-        members = await join_all(session, plan, counters)
-        done_ns = time.perf_counter_ns()
-        cpu, wall = own_cpu_seconds() - cpu0, (done_ns - wall0) / 1e9
-        link.send("joined", {"joined": len(members), "done_ns": done_ns})
-        await link.recv("stop")
-        await close_all(members, counters)
+    link.send("ready")
+    await link.recv("go")
+    cpu0, wall0 = own_cpu_seconds(), time.perf_counter_ns()
+    members = await join_all(plan, counters)
+    done_ns = time.perf_counter_ns()
+    cpu, wall = own_cpu_seconds() - cpu0, (done_ns - wall0) / 1e9
+    link.send("joined", {"joined": len(members), "done_ns": done_ns})
+    await link.recv("stop")
+    await close_all(members, counters)
     link.send("result", {"errors": counters.errors, "cpu_s": cpu, "wall_s": wall})

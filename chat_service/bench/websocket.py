@@ -16,6 +16,7 @@ import os
 import ssl
 import struct
 from collections.abc import Callable
+from typing import cast
 from urllib.parse import urlsplit
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -60,6 +61,8 @@ class WebSocketProtocol(asyncio.Protocol):
         self._message_opcode = OP_TEXT
         self._key = base64.b64encode(os.urandom(16)).decode()
         self._upgraded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # A failed upgrade is reported by `open`; nobody else needs to retrieve it.
+        self._upgraded.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._is_upgraded = False
 
     async def open(self, url: str, timeout: float) -> None:
@@ -91,8 +94,8 @@ class WebSocketProtocol(asyncio.Protocol):
             self._transport.close()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self._transport = cast(asyncio.Transport, transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self._upgraded.done():
@@ -100,13 +103,23 @@ class WebSocketProtocol(asyncio.Protocol):
         self._on_lost()
 
     def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        if not self._is_upgraded and not self._upgrade():
-            return
+        if not self._is_upgraded:
+            self._buffer += data
+            if not self._upgrade():
+                return
+            data = bytes(self._buffer)
+            self._buffer.clear()
+        elif self._buffer:
+            self._buffer += data
+            data = bytes(self._buffer)
+            self._buffer.clear()
         try:
-            self._frames()
+            used = self._frames(data)
         except WebSocketError:
             self.close()
+            return
+        if used < len(data):
+            self._buffer += data[used:]
 
     def _write(self, data: bytes) -> None:
         if self._transport is None or self._transport.is_closing():
@@ -130,26 +143,31 @@ class WebSocketProtocol(asyncio.Protocol):
         self._upgraded.set_result(None)
         return True
 
-    def _frames(self) -> None:
-        buffer = self._buffer
-        while len(buffer) >= 2:
-            first, second = buffer[0], buffer[1]
+    def _frames(self, data: bytes) -> int:
+        """Handle every complete frame in data; return how many bytes they took."""
+        pos, size, on_text = 0, len(data), self._on_text
+        while size - pos >= 2:
+            first, second = data[pos], data[pos + 1]
             if second & 0x80:
                 raise WebSocketError("the server masked a frame")
-            length, start = second & 0x7F, 2
+            length, start = second & 0x7F, pos + 2
             if length == 126:
-                if len(buffer) < 4:
-                    return
-                length, start = struct.unpack_from("!H", buffer, 2)[0], 4
+                if size - pos < 4:
+                    break
+                length, start = struct.unpack_from("!H", data, pos + 2)[0], pos + 4
             elif length == 127:
-                if len(buffer) < 10:
-                    return
-                length, start = struct.unpack_from("!Q", buffer, 2)[0], 10
-            if len(buffer) < start + length:
-                return
-            payload = bytes(buffer[start : start + length])
-            del buffer[: start + length]
-            self._frame(first & 0x80, first & 0x0F, payload)
+                if size - pos < 10:
+                    break
+                length, start = struct.unpack_from("!Q", data, pos + 2)[0], pos + 10
+            end = start + length
+            if end > size:
+                break
+            if first == 0x80 | OP_TEXT and not self._fragments:  # the hot path
+                on_text(data[start:end].decode())
+            else:
+                self._frame(first & 0x80, first & 0x0F, data[start:end])
+            pos = end
+        return pos
 
     def _frame(self, fin: int, opcode: int, payload: bytes) -> None:
         if opcode == OP_PING:

@@ -276,3 +276,16 @@ class TestPolling:
         await c.call("send_message", {"room": "lobby", "text": "via polling"})
         await c.wait_for(lambda: len(c.messages()) == 1)
         assert (True, "via polling") == (reply["ok"], c.messages()[0]["text"])
+
+
+class TestReservedEvents:
+    @pytest.mark.parametrize("event", ["connect", "disconnect"])
+    async def test_client_cannot_trigger_lifecycle_handlers(
+        self, node: ServedApp, clients: Connect, event: str
+    ) -> None:
+        """A client emitting 'connect'/'disconnect' gets bad_request and keeps its rooms."""
+        c = await joined(clients, node.url, "lobby", "ann")
+        assert "bad_request" == error(await c.call(event, {"HTTP_X_FORWARDED_FOR": "1.2.3.4"}))
+        reply = await c.call("send_message", {"room": "lobby", "text": "still joined"})
+        assert reply["ok"] is True
+        assert ["ann"] == (await c.call("members", {"room": "lobby"}))["members"]

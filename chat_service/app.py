@@ -101,9 +101,7 @@ def create_app(
     async def backend_ctx(_app: web.Application) -> AsyncIterator[None]:
         await store.start()
         await bus.start()
-        logger.info(
-            "node %s starting with %s backend", node_id, "redis" if clustered else "memory"
-        )
+        logger.info("node %s starting with %s backend", node_id, "redis" if clustered else "memory")
         async with runtime.running():
             yield
         await bus.close()

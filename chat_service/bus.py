@@ -21,6 +21,7 @@ from .domain.models import RoomEvent
 from .errors import BackendUnavailable
 from .store.base import EventHandler, ResubscribeHandler
 from .store.keys import Keys
+from .tasks import stop_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,6 @@ class MemoryBus:
             await self._on_event(room, event)
 
 
-
 class RedisBus:
     """One pub/sub connection per node; rooms subscribed while they have local members."""
 
@@ -88,6 +88,7 @@ class RedisBus:
         self._on_event: EventHandler | None = None
         self._on_resubscribed: ResubscribeHandler | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
         self.reconnects = 0
 
     @property
@@ -106,11 +107,8 @@ class RedisBus:
         ]
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self._closing = True
+        await stop_tasks(self._tasks)
         await self._drop_pubsub()
         self._fail_waiters()
 
@@ -164,7 +162,7 @@ class RedisBus:
 
     async def _run(self) -> None:
         backoff = 0.05
-        while True:
+        while not self._closing:
             try:
                 await self._connect()
                 backoff = 0.05
@@ -196,7 +194,7 @@ class RedisBus:
     async def _listen(self) -> None:
         pubsub = self._pubsub
         assert pubsub is not None
-        while True:
+        while not self._closing:
             message = await pubsub.get_message(
                 ignore_subscribe_messages=False, timeout=self._probe_interval
             )
@@ -232,12 +230,14 @@ class RedisBus:
 
     async def _probe(self) -> None:
         """Publish to our own channel so a silent (half-open) subscription is noticed."""
-        while True:
+        while not self._closing:
             await asyncio.sleep(self._probe_interval)
             if not self._ready:
                 continue
             try:
-                await asyncio.wait_for(self._client.publish(self._control, "probe"), self._op_timeout)
+                await asyncio.wait_for(
+                    self._client.publish(self._control, "probe"), self._op_timeout
+                )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -247,7 +247,7 @@ class RedisBus:
         pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     def _fail_waiters(self) -> None:
         for waiters in self._waiters.values():

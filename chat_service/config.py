@@ -80,7 +80,7 @@ ENV_HELP: dict[str, str] = {
     "max_packet_bytes": "largest Engine.IO packet accepted from a client",
     "typing_interval": "seconds between typing broadcasts per connection and room",
     "shutdown_timeout": "seconds a draining node waits for clients before exiting",
-    "web_dir": "folder with templates/, static/ and node_modules/ (default: web/ beside the package)",
+    "web_dir": "folder with templates/, static/ and node_modules/ (default: ./web of the repo)",
 }
 
 
@@ -160,7 +160,9 @@ def parse_redis_url(raw: str) -> str | None:
         return None
     scheme = urlparse(text).scheme
     if scheme not in ("redis", "rediss", "unix"):
-        raise SettingsError(f"CHAT_REDIS_URL must be a redis://, rediss:// or unix:// URL, got {raw!r}")
+        raise SettingsError(
+            f"CHAT_REDIS_URL must be a redis://, rediss:// or unix:// URL, got {raw!r}"
+        )
     return text
 
 

@@ -47,5 +47,7 @@ class ChatError(Exception):
 class BackendUnavailable(ChatError):
     """Redis (or another backend) cannot be reached; nothing was stored or sent."""
 
-    def __init__(self, message: str = "The chat backend is unavailable; try again shortly.") -> None:
+    def __init__(
+        self, message: str = "The chat backend is unavailable; try again shortly."
+    ) -> None:
         super().__init__("unavailable", message)

@@ -62,8 +62,9 @@ class FastManager(socketio.AsyncManager):  # type: ignore[misc]
         """Server emits without a callback take the fast path too."""
         room = to or room
         if callback is not None or namespace != NAMESPACE or room is None:
-            await super().emit(event, data, namespace, room=room, skip_sid=skip_sid,
-                               callback=callback, **kwargs)
+            await super().emit(
+                event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs
+            )
             return
         payload = self.server.packet_class.json.dumps(data, separators=(",", ":"))
         skip = skip_sid if isinstance(skip_sid, str) else None
@@ -101,7 +102,10 @@ class FastManager(socketio.AsyncManager):  # type: ignore[misc]
         if sock is None or sock.closed or sid in self._closing:
             return False
         queue: asyncio.Queue[Any] = sock.queue
-        if queue.qsize() >= SLOW_CHECK_PACKETS and self._backlog_bytes(queue) > self.max_queue_bytes:
+        if (
+            queue.qsize() >= SLOW_CHECK_PACKETS
+            and self._backlog_bytes(queue) > self.max_queue_bytes
+        ):
             self._close_slow(sid)
             return False
         queue.put_nowait(pkt)
@@ -115,8 +119,9 @@ class FastManager(socketio.AsyncManager):  # type: ignore[misc]
     def _close_slow(self, sid: str) -> None:
         self._closing.add(sid)
         self.slow_consumer_disconnects += 1
-        logger.warning("disconnecting slow consumer %s: send backlog over %d bytes",
-                       sid, self.max_queue_bytes)
+        logger.warning(
+            "disconnecting slow consumer %s: send backlog over %d bytes", sid, self.max_queue_bytes
+        )
         task = asyncio.get_running_loop().create_task(self._disconnect_slow(sid))
         task.add_done_callback(lambda _t: self._closing.discard(sid))
 

@@ -125,6 +125,19 @@ class LoadBalancer:
             raise
         return cls(port, process, workdir)
 
+    def wait_serving(self, path: str = "/healthz", timeout: float = 15.0) -> None:
+        """Until GET path through the balancer answers 200; fail at once if HAProxy exits."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.process.alive():
+                raise RuntimeError(f"{self.process.name} exited:\n{self.process.log()[-3000:]}")
+            try:
+                wait_for_http(self.url + path, timeout=1.0)
+                return
+            except TimeoutError as exc:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{exc}\n{self.process.log()[-3000:]}") from None
+
     def stop(self) -> None:
         self.process.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -187,7 +200,7 @@ def local_cluster(
         lb = LoadBalancer.start(
             log_dir, [("127.0.0.1", n.port) for n in started], port=lb_port, config_dir=config_dir
         )
-        wait_for_http(lb.url + "/healthz", timeout=15.0)
+        lb.wait_serving("/healthz")
         yield LocalCluster(redis_url, redis, started, lb, log_dir)
     finally:
         # The load balancer first, so no client is sent to a node that is going away.

@@ -28,8 +28,8 @@ class _LiveCollector(Collector):
             "chat_backend_up": "1 when the backend (Redis and its subscription) is reachable",
         }
         counters = {
-            "chat_slow_consumer_disconnects": "Clients closed because their send backlog grew too big",
-            "chat_feed_duplicates_dropped": "Room events dropped because they were already delivered",
+            "chat_slow_consumer_disconnects": "Clients closed for a send backlog over the limit",
+            "chat_feed_duplicates_dropped": "Room events dropped as already delivered",
             "chat_feed_gap_messages": "Messages delivered from history to fill a gap in a feed",
         }
         for name, doc in gauges.items():

@@ -17,6 +17,7 @@ from .errors import ChatError
 from .metrics import Metrics
 from .service import ChatService
 from .store.base import Bus, Store
+from .tasks import stop_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class NodeRuntime:
         self.draining = False
         self._registered = False
         self._backend_ok = not clustered
+        self._stopping = False
 
     async def not_ready_reason(self) -> str | None:
         """None when the node can serve chat; otherwise why not."""
@@ -90,8 +92,10 @@ class NodeRuntime:
             self.metrics.reaped.inc(removed)
 
     async def _loop(self, name: str, interval: float, step: object) -> None:
+        # The flag, not only cancel(): Python 3.11's wait_for can swallow a cancellation
+        # that lands as the awaited call finishes, which would leave this loop running.
         backoff = interval
-        while True:
+        while not self._stopping:
             try:
                 await step()  # type: ignore[operator]
                 backoff = interval
@@ -119,11 +123,8 @@ class NodeRuntime:
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with suppress(asyncio.CancelledError):
-                    await task
+            self._stopping = True
+            await stop_tasks(tasks)
 
     async def close_clients(self) -> None:
         """Drop every client's transport so it reconnects (to any node) and rejoins."""
@@ -145,6 +146,8 @@ class NodeRuntime:
             removed = await asyncio.wait_for(self.store.remove_node(), 3.0)
             logger.info("draining node %s: removed %d memberships", self.node_id, removed)
         except (TimeoutError, ChatError):
-            logger.warning("draining node %s: backend unreachable, peers will reap us", self.node_id)
+            logger.warning(
+                "draining node %s: backend unreachable, peers will reap us", self.node_id
+            )
         await self.close_clients()
         logger.info("draining node %s: closed %d connections", self.node_id, count)

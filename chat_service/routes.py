@@ -50,7 +50,8 @@ def _render(request: web.Request, template: str, **context: Any) -> web.Response
 
 async def landing(request: web.Request) -> web.Response:
     return _render(
-        request, "index.html",
+        request,
+        "index.html",
         name=request.query.get("name", "")[:MAX_NAME],
         room=request.query.get("room", "")[:32],
         max_name=MAX_NAME,
@@ -66,7 +67,8 @@ async def room_page(request: web.Request) -> web.StreamResponse:
         raise web.HTTPMovedPermanently(location=str(target))
     settings = request.app[SETTINGS]
     return _render(
-        request, "room.html",
+        request,
+        "room.html",
         room=room,
         name=request.query.get("name", "")[:64],
         max_text=settings.max_text,
@@ -145,7 +147,9 @@ def setup_routes(app: web.Application, root: Path) -> None:
             raise web.HTTPNotFound()
         path = vendor / name
         if not path.is_file():
-            raise web.HTTPNotFound(text="socket.io-client is not installed: run npm ci --prefix web")
+            raise web.HTTPNotFound(
+                text="socket.io-client is not installed: run npm ci --prefix web"
+            )
         return web.FileResponse(path)
 
     app.router.add_get("/", landing)

@@ -50,7 +50,9 @@ def run_node(settings: Settings) -> int:
     try:
         asyncio.run(serve(settings))
     except OSError as exc:
-        print(f"chat-service: cannot listen on {settings.host}:{settings.port}: {exc}",
-              file=sys.stderr)
+        print(
+            f"chat-service: cannot listen on {settings.host}:{settings.port}: {exc}",
+            file=sys.stderr,
+        )
         return 1
     return 0

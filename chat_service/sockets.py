@@ -40,8 +40,9 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
                 reply = ChatError("bad_request", "Unknown event.").to_ack()
                 await self._send_packet(
                     eio_sid,
-                    self.packet_class(socketio.packet.ACK, namespace=namespace or "/", id=id,
-                                      data=[reply]),
+                    self.packet_class(
+                        socketio.packet.ACK, namespace=namespace or "/", id=id, data=[reply]
+                    ),
                 )
             return
         await super()._handle_event(eio_sid, namespace, id, data)
@@ -50,7 +51,7 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
 def client_ip(environ: dict[str, Any], trust_forwarded: bool) -> str:
     """The peer address, or the first X-Forwarded-For hop when the proxy is trusted."""
     if trust_forwarded:
-        forwarded = environ.get("HTTP_X_FORWARDED_FOR", "")
+        forwarded = str(environ.get("HTTP_X_FORWARDED_FOR", ""))
         first = forwarded.split(",")[0].strip()
         if first:
             return first
@@ -63,8 +64,9 @@ def _internal() -> dict[str, Any]:
     return ChatError("internal", "Something went wrong on the server.").to_ack()
 
 
-def register(sio: socketio.AsyncServer, service: ChatService, metrics: Metrics,
-             settings: Settings) -> None:
+def register(
+    sio: socketio.AsyncServer, service: ChatService, metrics: Metrics, settings: Settings
+) -> None:
     """Attach every protocol event to the server."""
     per_ip: Counter[str] = Counter()
 
@@ -104,26 +106,25 @@ def register(sio: socketio.AsyncServer, service: ChatService, metrics: Metrics,
     for event, handler in handlers.items():
         sio.on(event, wrap(event, handler))
 
-    @sio.on("*")  # type: ignore[misc]
     async def unknown(event: Any, sid: str, *args: Any) -> dict[str, Any]:
         metrics.events.labels("unknown").inc()
         metrics.errors.labels("bad_request").inc()
         return ChatError("bad_request", "Unknown event.").to_ack()
 
-    @sio.on("connect")  # type: ignore[misc]
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         ip = client_ip(environ, settings.trust_forwarded)
         limit = settings.max_connections_per_ip
         if limit and per_ip[ip] >= limit:
             metrics.refused.labels("per_ip_limit").inc()
             logger.info("refused connection from %s: %d already open", ip, per_ip[ip])
-            raise socketio.exceptions.ConnectionRefusedError("Too many connections from your address.")
+            raise socketio.exceptions.ConnectionRefusedError(
+                "Too many connections from your address."
+            )
         per_ip[ip] += 1
         service.connect(sid, ip)
         metrics.connects.inc()
         logger.debug("connection %s opened from %s", sid, ip)
 
-    @sio.on("disconnect")  # type: ignore[misc]
     async def disconnect(sid: str, *reason: Any) -> None:
         sio.manager.release_poll(sid)
         conn = service.connections.get(sid)
@@ -136,3 +137,7 @@ def register(sio: socketio.AsyncServer, service: ChatService, metrics: Metrics,
         except Exception:
             logger.exception("cleaning up connection %s failed", sid)
         logger.debug("connection %s closed", sid)
+
+    sio.on("*", unknown)
+    sio.on("connect", connect)
+    sio.on("disconnect", disconnect)

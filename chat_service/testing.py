@@ -149,8 +149,19 @@ class RedisServer:
         port = port or free_port()
         workdir = Path(tempfile.mkdtemp(prefix="chat-redis-"))
         argv = [
-            binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", str(workdir), "--protected-mode", "no",
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--protected-mode",
+            "no",
         ]
         process = _spawn(f"{name}-{port}", argv, log_dir)
         wait_for_port(port)
@@ -205,7 +216,9 @@ class Node:
         try:
             wait_for_http(self.url + "/readyz", timeout=timeout)
         except TimeoutError:
-            raise TimeoutError(f"node {self.url} not ready:\n{self.process.log()[-3000:]}") from None
+            raise TimeoutError(
+                f"node {self.url} not ready:\n{self.process.log()[-3000:]}"
+            ) from None
 
     def restart(self) -> None:
         """Start a fresh process on the same port with the same settings."""
@@ -237,6 +250,7 @@ def cluster(
 
 
 # In-process helpers -------------------------------------------------------------------
+
 
 def make_settings(**overrides: Any) -> Settings:
     """Settings for tests: loopback, everything else the defaults unless overridden."""
@@ -278,8 +292,13 @@ class ChatClient:
         self.events.append((event, args[0] if len(args) == 1 else list(args)))
         self._changed.set()
 
-    async def connect(self, url: str, transports: Sequence[str] = ("websocket",),
-                      timeout: float = 5.0, **kwargs: Any) -> ChatClient:
+    async def connect(
+        self,
+        url: str,
+        transports: Sequence[str] = ("websocket",),
+        timeout: float = 5.0,
+        **kwargs: Any,
+    ) -> ChatClient:
         await self.sio.connect(url, transports=list(transports), wait_timeout=timeout, **kwargs)
         return self
 

@@ -28,9 +28,7 @@ def room_name(value: Any) -> str:
     if not isinstance(value, str):
         raise ChatError("bad_request", "Field 'room' must be a string.")
     if not ROOM_RE.fullmatch(value):
-        raise ChatError(
-            "invalid_room", "Room names are 1-32 letters, digits, '_' or '-'."
-        )
+        raise ChatError("invalid_room", "Room names are 1-32 letters, digits, '_' or '-'.")
     return value.lower()
 
 

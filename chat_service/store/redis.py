@@ -102,12 +102,23 @@ class RedisStore:
     ) -> JoinResult:
         k = self.keys
         keys = [
-            k.meta(room), k.history(room), k.members(room), k.rooms,
-            k.node_members(self.node_id), k.channel(room),
+            k.meta(room),
+            k.history(room),
+            k.members(room),
+            k.rooms,
+            k.node_members(self.node_id),
+            k.channel(room),
         ]
         args = [
-            room, name, name_key(name), sid, self.node_id,
-            -1 if since is None else since, default_history, secrets.token_hex(6), ts,
+            room,
+            name,
+            name_key(name),
+            sid,
+            self.node_id,
+            -1 if since is None else since,
+            default_history,
+            secrets.token_hex(6),
+            ts,
         ]
         reply = await self._script("join", keys, args)
         if reply[0] == "taken":
@@ -124,7 +135,13 @@ class RedisStore:
 
     async def leave(self, room: str, sid: str, ts: int) -> str | None:
         k = self.keys
-        keys = [k.meta(room), k.members(room), k.rooms, k.node_members(self.node_id), k.channel(room)]
+        keys = [
+            k.meta(room),
+            k.members(room),
+            k.rooms,
+            k.node_members(self.node_id),
+            k.channel(room),
+        ]
         name = await self._script("leave", keys, [room, sid, ts])
         return name if isinstance(name, str) else None
 
@@ -160,12 +177,12 @@ class RedisStore:
 
     async def members(self, room: str) -> list[str]:
         key = self.keys.members(room)
-        records = await self._call("members", lambda: self.client.hvals(key))
-        return [rec.split("\n", 2)[2] for rec in records]
+        records: list[Any] = await self._call("members", lambda: self.client.hvals(key))
+        return [str(rec).split("\n", 2)[2] for rec in records]
 
     async def rooms(self) -> list[tuple[str, int]]:
         key = self.keys.rooms
-        pairs = await self._call(
+        pairs: list[Any] = await self._call(
             "rooms", lambda: self.client.zrangebyscore(key, 1, "+inf", withscores=True)
         )
         live = [(str(room), int(score)) for room, score in pairs]
@@ -184,9 +201,9 @@ class RedisStore:
 
     async def reap_dead_nodes(self) -> int:
         key = self.keys.nodes
-        nodes = await self._call("nodes", lambda: self.client.smembers(key))
+        nodes: set[Any] = await self._call("nodes", lambda: self.client.smembers(key))
         removed = 0
-        for node in sorted(nodes):
+        for node in sorted(str(n) for n in nodes):
             if node == self.node_id:
                 continue
             count = await self._reap(node, force=False)

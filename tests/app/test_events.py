@@ -31,8 +31,13 @@ class TestJoin:
         ann = await joined(clients, node.url, "lobby", "ann")
         bob = await clients(node.url, "bob")
         reply = await bob.call("join", {"room": "LOBBY", "name": "  Bob "})
-        assert {"ok": True, "room": "lobby", "name": "Bob", "members": ["Bob", "ann"],
-                "history": []} == reply
+        assert {
+            "ok": True,
+            "room": "lobby",
+            "name": "Bob",
+            "members": ["Bob", "ann"],
+            "history": [],
+        } == reply
         await ann.wait_for(lambda: len(ann.of("user_joined")) == 1)
         assert "Bob" == ann.of("user_joined")[0]["name"]
         assert [] == bob.of("user_joined")
@@ -54,7 +59,8 @@ class TestJoin:
         other = await clients(node.url)
         assert "name_taken" == error(await other.call("join", {"room": "lobby", "name": "ANN"}))
         assert {"ok": True, "room": "lobby", "members": ["Ann"]} == await other.call(
-            "members", {"room": "lobby"})
+            "members", {"room": "lobby"}
+        )
 
     async def test_many_rooms_one_connection(self, node: ServedApp, clients: Connect) -> None:
         """One connection may be in several rooms with a name per room."""
@@ -102,8 +108,9 @@ class TestSend:
         """The sender's ack carries the message; every member, sender included, receives it."""
         ann = await joined(clients, node.url, "lobby", "ann")
         bob = await joined(clients, node.url, "lobby", "bob")
-        replies = [await ann.call("send_message", {"room": "lobby", "text": f" m{i} "})
-                   for i in range(3)]
+        replies = [
+            await ann.call("send_message", {"room": "lobby", "text": f" m{i} "}) for i in range(3)
+        ]
         assert [1, 2, 3] == [r["message"]["id"] for r in replies]
         assert "m0" == replies[0]["message"]["text"]
         for c in (ann, bob):
@@ -118,8 +125,13 @@ class TestSend:
 
     @pytest.mark.parametrize(
         ("text", "code"),
-        [("   ", "invalid_text"), ("a\x07", "invalid_text"), ("x" * 2001, "message_too_long"),
-         (5, "bad_request"), (None, "bad_request")],
+        [
+            ("   ", "invalid_text"),
+            ("a\x07", "invalid_text"),
+            ("x" * 2001, "message_too_long"),
+            (5, "bad_request"),
+            (None, "bad_request"),
+        ],
     )
     async def test_bad_text(self, node: ServedApp, clients: Connect, text: Any, code: str) -> None:
         """Bad text is refused; nothing is stored or broadcast."""
@@ -133,8 +145,9 @@ class TestSend:
         reply = await c.call("send_message", {"room": "lobby", "text": "é" * 2000 + "  "})
         assert 2000 == len(reply["message"]["text"])
 
-    async def test_rate_limited(self, served: Callable[..., Any], clients: Connect,
-                                settings_factory: Callable[..., Any]) -> None:
+    async def test_rate_limited(
+        self, served: Callable[..., Any], clients: Connect, settings_factory: Callable[..., Any]
+    ) -> None:
         """Past the allowance the connection gets rate_limited and nothing is stored."""
         from chat_service.config import RateLimit
 
@@ -182,7 +195,8 @@ class TestLeaveAndDisconnect:
         await ann.close()
         await watcher.wait_for(lambda: len(watcher.of("user_left")) == 1)
         assert {"ok": True, "rooms": [{"room": "a", "members": 1}]} == await watcher.call(
-            "list_rooms", {})
+            "list_rooms", {}
+        )
         again = await clients(node.url)
         assert (await again.call("join", {"room": "b", "name": "ann"}))["ok"]
 
@@ -216,10 +230,12 @@ class TestReadEvents:
         page = await outsider.call("history", {"room": "lobby", "before": 4, "limit": 2})
         assert ["m1", "m2"] == [m["text"] for m in page["messages"]]
         assert {"ok": True, "room": "lobby", "members": ["ann", "bob"]} == await outsider.call(
-            "members", {"room": "LOBBY"})
-        assert {"ok": True, "rooms": [{"room": "lobby", "members": 2},
-                                      {"room": "other", "members": 1}]} == await outsider.call(
-            "list_rooms", {})
+            "members", {"room": "LOBBY"}
+        )
+        assert {
+            "ok": True,
+            "rooms": [{"room": "lobby", "members": 2}, {"room": "other", "members": 1}],
+        } == await outsider.call("list_rooms", {})
 
     async def test_list_rooms_without_payload(self, node: ServedApp, clients: Connect) -> None:
         """list_rooms also answers when sent with no payload at all."""
@@ -242,16 +258,18 @@ class TestReadEvents:
             ("join", ({"room": "r", "name": "x"}, {"extra": 1}), "bad_request"),
         ],
     )
-    async def test_errors(self, node: ServedApp, clients: Connect, event: str, payload: Any,
-                          code: str) -> None:
+    async def test_errors(
+        self, node: ServedApp, clients: Connect, event: str, payload: Any, code: str
+    ) -> None:
         """Each malformed request gets its protocol code."""
         c = await clients(node.url)
         assert code == error(await c.call(event, payload))
 
 
 class TestInternal:
-    async def test_internal_errors_hide_details(self, node: ServedApp, clients: Connect,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    async def test_internal_errors_hide_details(
+        self, node: ServedApp, clients: Connect, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """An unexpected exception becomes `internal` with no trace to the client."""
         from chat_service.appkeys import SERVICE
 

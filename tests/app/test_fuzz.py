@@ -15,18 +15,21 @@ EVENTS = ["join", "leave", "send_message", "typing", "history", "members", "list
 FIELDS = ["room", "name", "text", "since", "before", "limit", "typing"]
 
 json_scalars = (
-    st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**63)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=80)
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=80)
 )
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 plausible_rooms = st.sampled_from(["lobby", "LOBBY", "a-b_c", "x" * 32, "x" * 33, "", " lobby"])
-shaped = st.fixed_dictionaries(
-    {}, optional={f: json_values | plausible_rooms for f in FIELDS}
-)
+shaped = st.fixed_dictionaries({}, optional={f: json_values | plausible_rooms for f in FIELDS})
 payloads = json_values | shaped
 
 
@@ -41,9 +44,12 @@ def assert_ack(reply: Any) -> None:
     assert isinstance(reply["error"]["message"], str) and reply["error"]["message"], reply
 
 
-@settings(max_examples=300, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(event=st.sampled_from(EVENTS + ["", "unknown", "connect", "message"]), payload=payloads)
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(event=st.sampled_from([*EVENTS, "", "unknown", "connect", "message"]), payload=payloads)
 async def test_every_event_answers_well_formed(
     served: Callable[..., Any], event: str, payload: Any
 ) -> None:
@@ -80,9 +86,15 @@ async def test_node_still_serves_after_fuzzing(served: Callable[..., Any]) -> No
     node = await served(make_settings(rate_limit=None))
     hostile = await ChatClient("hostile").connect(node.url)
     nasty: list[Any] = [
-        None, [], "x" * 60_000, {"room": {"$gt": ""}}, {"room": "r", "name": "\ud800"},
-        {"room": "r", "name": "n", "since": 10**30}, {"room": "r" * 10_000, "name": "n"},
-        [[[[[[[[[[[[[[[[[[[[{}]]]]]]]]]]]]]]]]]]]], {"room": "lobby", "text": "\x00" * 100},
+        None,
+        [],
+        "x" * 60_000,
+        {"room": {"$gt": ""}},
+        {"room": "r", "name": "\ud800"},
+        {"room": "r", "name": "n", "since": 10**30},
+        {"room": "r" * 10_000, "name": "n"},
+        [[[[[[[[[[[[[[[[[[[[{}]]]]]]]]]]]]]]]]]]]],
+        {"room": "lobby", "text": "\x00" * 100},
     ]
     for event in EVENTS:
         for payload in nasty:

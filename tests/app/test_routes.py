@@ -12,7 +12,6 @@ from chat_service.app import create_app
 from chat_service.appkeys import SERVICE
 from chat_service.config import Settings
 from chat_service.errors import BackendUnavailable
-
 from chat_service.testing import ChatClient, make_settings
 
 
@@ -21,7 +20,9 @@ async def http() -> AsyncIterator[Callable[..., Any]]:
     made: list[TestClient[Any, Any]] = []
 
     async def build(settings: Settings | None = None) -> TestClient[Any, Any]:
-        client: TestClient[Any, Any] = TestClient(TestServer(create_app(settings or make_settings())))
+        client: TestClient[Any, Any] = TestClient(
+            TestServer(create_app(settings or make_settings()))
+        )
         await client.start_server()
         made.append(client)
         return client
@@ -84,7 +85,9 @@ class TestPages:
         assert "script-src 'self'" in csp and "unsafe-inline" not in csp
         assert "frame-ancestors 'none'" in csp
         assert ("nosniff", "same-origin") == (
-            resp.headers["X-Content-Type-Options"], resp.headers["Referrer-Policy"])
+            resp.headers["X-Content-Type-Options"],
+            resp.headers["Referrer-Policy"],
+        )
 
     async def test_pages_have_no_inline_script(self, http: Callable[..., Any]) -> None:
         """No inline <script> bodies or on* attributes, so the CSP cannot break the page."""
@@ -113,7 +116,8 @@ class TestApi:
         assert {"rooms": []} == await (await client.get("/api/rooms")).json()
         await seed(client, "lobby", [])
         assert {"rooms": [{"room": "lobby", "members": 1}]} == await (
-            await client.get("/api/rooms")).json()
+            await client.get("/api/rooms")
+        ).json()
 
     async def test_messages(self, http: Callable[..., Any]) -> None:
         """/api/rooms/{room}/messages pages like history."""
@@ -173,13 +177,20 @@ class TestOperations:
         resp = await client.get("/metrics")
         text = await resp.text()
         assert resp.headers["Content-Type"].startswith("text/plain")
-        for name in ("chat_connections ", "chat_rooms ", "chat_room_members ",
-                     'chat_errors_total{code="rate_limited"}', "chat_dead_node_sweeps_total",
-                     "chat_slow_consumer_disconnects_total", "chat_backend_up 1.0"):
+        for name in (
+            "chat_connections ",
+            "chat_rooms ",
+            "chat_room_members ",
+            'chat_errors_total{code="rate_limited"}',
+            "chat_dead_node_sweeps_total",
+            "chat_slow_consumer_disconnects_total",
+            "chat_backend_up 1.0",
+        ):
             assert name in text, name
 
-    async def test_unavailable_is_mapped(self, http: Callable[..., Any],
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    async def test_unavailable_is_mapped(
+        self, http: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """A backend outage during an API call is a 503 with code unavailable."""
         client = await http()
 

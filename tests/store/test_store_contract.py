@@ -69,8 +69,13 @@ async def make_node(
             else:
                 server: RedisServer = request.getfixturevalue("redis_server")
                 client = make_client(server.url)
-            store = RedisStore(client, node_id=f"node{len(made)}-{secrets.token_hex(2)}",
-                               prefix=prefix, history_size=history_size, node_timeout=node_timeout)
+            store = RedisStore(
+                client,
+                node_id=f"node{len(made)}-{secrets.token_hex(2)}",
+                prefix=prefix,
+                history_size=history_size,
+                node_timeout=node_timeout,
+            )
             bus = RedisBus(client, store.keys, store.node_id, probe_interval=0.5)
         node = Node(store, bus)
         shared_memory.setdefault("node", node)
@@ -107,7 +112,12 @@ class TestPresence:
         node = await make_node()
         result = await join(node, "lobby", "Ann", "s1")
         assert ("Ann", True, ["Ann"], [], 0) == (
-            result.name, result.joined, result.members, result.history, result.head)
+            result.name,
+            result.joined,
+            result.members,
+            result.history,
+            result.head,
+        )
 
     async def test_names_are_unique_case_insensitively(self, make_node: NodeFactory) -> None:
         """A second connection cannot take 'ann' while 'Ann' is in the room."""
@@ -144,9 +154,14 @@ class TestPresence:
         await node.wait_events(2)
         (_, joined), (_, left) = node.events
         assert ("user_joined", "s1", {"room": "lobby", "name": "Ann", "ts": 1000}) == (
-            joined.kind, joined.skip_sid, joined.payload_obj())
+            joined.kind,
+            joined.skip_sid,
+            joined.payload_obj(),
+        )
         assert ("user_left", {"room": "lobby", "name": "Ann", "ts": 2000}) == (
-            left.kind, left.payload_obj())
+            left.kind,
+            left.payload_obj(),
+        )
 
     async def test_leave_frees_the_name(self, make_node: NodeFactory) -> None:
         """After leaving, another connection may take the name."""
@@ -187,7 +202,8 @@ class TestMessages:
         await node.wait_events(5)
         assert [1, 2, 3, 4, 5] == [e.seq for _, e in node.events]
         assert {"id": 1, "room": "lobby", "name": "Ann", "text": "m0", "ts": 5} == (
-            node.events[0][1].payload_obj())
+            node.events[0][1].payload_obj()
+        )
 
     async def test_history_is_trimmed(self, make_node: NodeFactory) -> None:
         """Only the newest history_size messages are kept."""
@@ -257,7 +273,10 @@ class TestMessages:
         await node.wait_events(2)
         event = node.events[1][1]
         assert ("typing", "s1", {"room": "lobby", "name": "Ann", "typing": True}) == (
-            event.kind, event.skip_sid, event.payload_obj())
+            event.kind,
+            event.skip_sid,
+            event.payload_obj(),
+        )
         assert [] == await node.store.history("lobby", None, 50)
 
 
@@ -268,8 +287,9 @@ class TestCluster:
         await subscribed(a, "lobby")
 
         async def send(node: Node, who: str) -> list[int]:
-            return [(await node.store.append_message("lobby", who, str(i), 1))["id"]
-                    for i in range(25)]
+            return [
+                (await node.store.append_message("lobby", who, str(i), 1))["id"] for i in range(25)
+            ]
 
         ids_a, ids_b = await asyncio.gather(send(a, "a"), send(b, "b"))
         assert list(range(1, 51)) == sorted(ids_a + ids_b)

@@ -15,23 +15,47 @@ class TestLoad:
         """Defaults are the contract's."""
         s = load_settings(env={})
         assert ("0.0.0.0", 5000, None, 100, 2000) == (
-            s.host, s.port, s.redis_url, s.history_size, s.max_text)
+            s.host,
+            s.port,
+            s.redis_url,
+            s.history_size,
+            s.max_text,
+        )
         assert RateLimit(20, 10.0) == s.rate_limit
         assert (None, 15.0, "INFO", "chat:") == (
-            s.allowed_origins, s.node_timeout, s.log_level, s.redis_prefix)
+            s.allowed_origins,
+            s.node_timeout,
+            s.log_level,
+            s.redis_prefix,
+        )
 
     def test_environment(self) -> None:
         """Every CHAT_* variable is read."""
         env = {
-            "CHAT_PORT": "6001", "CHAT_REDIS_URL": "redis://r:6379/1", "CHAT_HISTORY_SIZE": "5",
-            "CHAT_MAX_TEXT": "10", "CHAT_RATE_LIMIT": "0", "CHAT_ALLOWED_ORIGINS": "https://a.b, http://c:8080/",
-            "CHAT_NODE_TIMEOUT": "2.5", "CHAT_LOG_LEVEL": "debug", "CHAT_HOST": "127.0.0.1",
+            "CHAT_PORT": "6001",
+            "CHAT_REDIS_URL": "redis://r:6379/1",
+            "CHAT_HISTORY_SIZE": "5",
+            "CHAT_MAX_TEXT": "10",
+            "CHAT_RATE_LIMIT": "0",
+            "CHAT_ALLOWED_ORIGINS": "https://a.b, http://c:8080/",
+            "CHAT_NODE_TIMEOUT": "2.5",
+            "CHAT_LOG_LEVEL": "debug",
+            "CHAT_HOST": "127.0.0.1",
         }
         s = load_settings(env=env)
         assert (6001, "redis://r:6379/1", 5, 10, None) == (
-            s.port, s.redis_url, s.history_size, s.max_text, s.rate_limit)
+            s.port,
+            s.redis_url,
+            s.history_size,
+            s.max_text,
+            s.rate_limit,
+        )
         assert (("https://a.b", "http://c:8080"), 2.5, "DEBUG", "127.0.0.1") == (
-            s.allowed_origins, s.node_timeout, s.log_level, s.host)
+            s.allowed_origins,
+            s.node_timeout,
+            s.log_level,
+            s.host,
+        )
 
     def test_flags_override_environment(self) -> None:
         """--port beats CHAT_PORT."""
@@ -39,10 +63,24 @@ class TestLoad:
 
     def test_parse_args_flags(self) -> None:
         """Flags are named after the variables."""
-        s = parse_args(["--port", "5001", "--redis-url", "redis://x", "--rate-limit", "5/1",
-                        "--allowed-origins", "*"])
+        s = parse_args(
+            [
+                "--port",
+                "5001",
+                "--redis-url",
+                "redis://x",
+                "--rate-limit",
+                "5/1",
+                "--allowed-origins",
+                "*",
+            ]
+        )
         assert (5001, "redis://x", RateLimit(5, 1.0), "*") == (
-            s.port, s.redis_url, s.rate_limit, s.allowed_origins)
+            s.port,
+            s.redis_url,
+            s.rate_limit,
+            s.allowed_origins,
+        )
 
     @pytest.mark.parametrize(
         ("env", "fragment"),
@@ -80,16 +118,36 @@ class TestCli:
     def test_bad_value_exits_2_with_one_line(self) -> None:
         """The real CLI refuses CHAT_PORT=abc with one line on stderr."""
         proc = subprocess.run(
-            [sys.executable, "-m", "chat_service"], env={"CHAT_PORT": "abc", "PATH": ""},
-            capture_output=True, text=True, timeout=30, check=False,
+            [sys.executable, "-m", "chat_service"],
+            env={"CHAT_PORT": "abc", "PATH": ""},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
         assert 2 == proc.returncode
-        assert ["chat-service: CHAT_PORT must be a whole number, got 'abc'"] == proc.stderr.splitlines()
+        assert [
+            "chat-service: CHAT_PORT must be a whole number, got 'abc'"
+        ] == proc.stderr.splitlines()
 
     def test_help_lists_every_setting(self) -> None:
         """--help names each flag."""
-        proc = subprocess.run([sys.executable, "-m", "chat_service", "--help"],
-                              capture_output=True, text=True, timeout=30, check=False)
-        for flag in ("--host", "--port", "--redis-url", "--history-size", "--max-text",
-                     "--rate-limit", "--allowed-origins", "--node-timeout", "--log-level"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "chat_service", "--help"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        for flag in (
+            "--host",
+            "--port",
+            "--redis-url",
+            "--history-size",
+            "--max-text",
+            "--rate-limit",
+            "--allowed-origins",
+            "--node-timeout",
+            "--log-level",
+        ):
             assert flag in proc.stdout

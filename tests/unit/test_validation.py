@@ -43,7 +43,9 @@ class TestName:
         assert "Zoë 😀" == v.display_name("Zoë 😀")
         assert "é" * 32 == v.display_name("é" * 32)
 
-    @pytest.mark.parametrize("raw", ["", "   ", "x" * 33, "a\x00b", "a\nb", "bell\x07", "\ud800x", "a\x7f"])
+    @pytest.mark.parametrize(
+        "raw", ["", "   ", "x" * 33, "a\x00b", "a\nb", "bell\x07", "\ud800x", "a\x7f"]
+    )
     def test_invalid_names(self, raw: str) -> None:
         """Empty, too long, control characters and lone surrogates are invalid_name."""
         assert "invalid_name" == code_of(v.display_name, raw)

@@ -127,12 +127,21 @@ class NodeRuntime:
             await stop_tasks(tasks)
 
     async def close_clients(self) -> None:
-        """Drop every client's transport so it reconnects (to any node) and rejoins."""
+        """Close every client's transport so it reconnects (to any node) and rejoins.
+
+        An Engine.IO CLOSE (not a Socket.IO disconnect, after which clients stay away)
+        is queued for each socket without waiting for it to be read: a client that has
+        stopped reading must not hold the node.
+        """
+        eio = self.sio.eio
         for sid in list(self.service.connections):
             eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
-            if eio_sid is not None:
+            sock = eio.sockets.get(eio_sid) if eio_sid is not None else None
+            if sock is not None:
                 with suppress(Exception):
-                    await self.sio.eio.disconnect(eio_sid)
+                    await sock.close(wait=False, reason=eio.reason.SERVER_DISCONNECT)
+                    sock.queue.put_nowait(None)  # the writer ends and closes the websocket
+                eio.sockets.pop(eio_sid, None)
             with suppress(Exception):
                 await self.service.disconnect(sid)
 

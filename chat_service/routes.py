@@ -31,7 +31,10 @@ def web_dir(configured: str | None) -> Path:
     """templates/, static/ and node_modules/ of the browser side."""
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parent.parent / "web"
+    beside_source = Path(__file__).resolve().parent.parent / "web"
+    if beside_source.is_dir():  # a checkout or an editable install
+        return beside_source
+    return Path.cwd() / "web"  # `pip install .` run from the repository
 
 
 def make_templates(root: Path) -> jinja2.Environment:
@@ -135,6 +138,10 @@ async def security_headers(request: web.Request, handler: Any) -> web.StreamResp
     if not request.path.startswith("/socket.io") and not response.prepared:
         for header, value in SECURITY_HEADERS.items():
             response.headers.setdefault(header, value)
+        if request.path.startswith("/static/"):
+            # ES modules import each other without a version in the URL: revalidate them
+            # so a deploy never mixes old and new modules.
+            response.headers.setdefault("Cache-Control", "no-cache")
     return response
 
 

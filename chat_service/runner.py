@@ -23,8 +23,11 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     app = create_app(settings)
+    # By the time aiohttp waits for handlers the drain has closed every client; what is
+    # left are requests in flight and transports whose peer is slow to hang up.
+    handler_grace = min(1.0, settings.shutdown_timeout)
     runner = web.AppRunner(
-        app, handle_signals=False, shutdown_timeout=settings.shutdown_timeout, access_log=None
+        app, handle_signals=False, shutdown_timeout=handler_grace, access_log=None
     )
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)

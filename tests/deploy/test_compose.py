@@ -11,6 +11,8 @@ from typing import Any
 import jsonschema
 import pytest
 
+from chat_service.config import Settings, env_name
+
 SCHEMA_PATH = Path(__file__).with_name("compose_spec.json")
 # The schema declares draft 2019-09 (under an http:// URI jsonschema does not recognise).
 Validator = jsonschema.Draft201909Validator
@@ -99,8 +101,6 @@ class TestChat:
 
     def test_chat_env_names_are_known_settings(self, compose: dict[str, Any]) -> None:
         """Every CHAT_* variable set for the nodes is one the node reads."""
-        from chat_service.config import Settings, env_name
-
         known = {env_name(name) for name in Settings.__dataclass_fields__}
         env = compose["services"]["chat"]["environment"]
         assert set() == set(env) - known
@@ -137,7 +137,9 @@ class TestLoadBalancer:
         """Every config file haproxy is given exists in deploy/haproxy."""
         lb = compose["services"]["lb"]
         host_dir, container_dir = lb["volumes"][0].split(":")[:2]
-        files = [arg for prev, arg in zip(lb["command"], lb["command"][1:]) if prev == "-f"]
+        files = [
+            arg for prev, arg in zip(lb["command"], lb["command"][1:], strict=False) if prev == "-f"
+        ]
         local = [root / host_dir / Path(f).relative_to(container_dir) for f in files]
         assert ["haproxy.cfg", "upstreams.compose.cfg"] == [p.name for p in local]
         assert [True, True] == [p.is_file() for p in local]

@@ -70,7 +70,9 @@ class TestHaproxyAcceptsTheConfig:
 
 
 def _alerts(result: subprocess.CompletedProcess[str]) -> str:
-    return "\n".join(ln for ln in result.stderr.splitlines() if "[ALERT]" in ln or "[WARNING]" in ln)
+    return "\n".join(
+        ln for ln in result.stderr.splitlines() if "[ALERT]" in ln or "[WARNING]" in ln
+    )
 
 
 class TestWhatTheConfigPromises:

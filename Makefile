@@ -1,0 +1,10 @@
+# Shortcuts for the README's commands.
+.PHONY: run test cluster bench
+run:
+	scripts/run
+test:
+	scripts/test
+cluster:
+	.venv/bin/chat-service cluster --nodes 3
+bench:
+	.venv/bin/python bench/run.py --quick

@@ -1,0 +1,275 @@
+// The rooms of the chat page: adding, showing, joining (with retries), leaving. It keeps
+// store.js (state) and view.js (DOM) in step; chat.js feeds it socket events and input.
+
+import { saveName } from "./prefs.js";
+import { errorText, replyErrorText, request } from "./rpc.js";
+import { Status } from "./store.js";
+import { typingLabel } from "./text.js";
+
+const RETRY_FIRST_MS = 1000;
+const RETRY_MAX_MS = 15000;
+// A dead node's names are freed within 15 s, so a rejoin may meet its own old name.
+const NAME_RELEASE_WAIT_MS = 20000;
+const NAME_RETRY_MS = 2000;
+
+const PLACEHOLDER = {
+  [Status.NEW]: (room) => `Joining #${room}…`,
+  [Status.JOINING]: (room) => `Joining #${room}…`,
+  [Status.JOINED]: (room) => `Message #${room}`,
+  [Status.OFFLINE]: () => "Reconnecting…",
+  [Status.NEEDS_NAME]: () => "Choose a name first",
+  [Status.FAILED]: () => "Could not join; retrying…",
+};
+
+export class RoomController {
+  constructor({ store, view, typing, limits }) {
+    this.store = store;
+    this.view = view;
+    this.typing = typing;
+    this.limits = limits;
+    this.socket = null; // set once chat.js has connected
+    this.retries = new Map(); // room -> {timer, delay, nameWaitUntil}
+  }
+
+  nameFor(state) {
+    return state.name || this.store.defaultName;
+  }
+
+  // ---- showing rooms -------------------------------------------------------------------
+
+  addRoom(room) {
+    const state = this.store.add(room);
+    this.view.ensureRoom(room);
+    if (!this.nameFor(state)) state.status = Status.NEEDS_NAME;
+    this.view.setRoomStatus(room, state.status);
+    return state;
+  }
+
+  switchRoom(room) {
+    if (!this.store.get(room)) return;
+    if (this.typing.room !== null && this.typing.room !== room) this.typing.stop();
+    this.store.setActive(room);
+    this.view.setUnread(room, 0);
+    this.view.showRoom(room);
+    this.refreshActive();
+    try {
+      history.replaceState(null, "", `/rooms/${encodeURIComponent(room)}${location.search}`);
+    } catch {
+      // Only a page opened from a file refuses this; the address is a nicety.
+    }
+  }
+
+  refreshRoom(state) {
+    this.view.setRoomStatus(state.room, state.status);
+    if (state.room === this.store.active) this.refreshActive();
+  }
+
+  /** Members, typing line, name form and composer follow the active room. */
+  refreshActive() {
+    const { view, store } = this;
+    const state = store.activeRoom;
+    view.setTotalUnread(store.totalUnread());
+    if (!state) {
+      view.renderMembers([], "");
+      view.renderTyping("");
+      view.hideNameForm();
+      view.setComposer(false, "Join a room to chat");
+      return;
+    }
+    view.renderMembers(state.members, this.nameFor(state));
+    this.refreshTyping();
+    view.setComposer(state.joined, PLACEHOLDER[state.status](state.room));
+    if (state.status === Status.NEEDS_NAME) {
+      view.showNameForm(state.room, { value: store.defaultName, focus: false });
+    } else {
+      view.hideNameForm();
+    }
+  }
+
+  refreshTyping() {
+    const state = this.store.activeRoom;
+    this.view.renderTyping(state ? typingLabel(state.typingNames(Date.now())) : "");
+  }
+
+  showEntries(state, entries, countUnread) {
+    for (const entry of entries) this.view.appendMessage(state.room, entry, this.nameFor(state));
+    if (countUnread && this.store.addUnread(state.room, entries.length) > 0) {
+      this.view.setUnread(state.room, state.unread);
+      this.view.setTotalUnread(this.store.totalUnread());
+    }
+  }
+
+  notice(state, text, kind, ts) {
+    state.breakGroup();
+    this.view.appendNotice(state.room, text, kind, ts);
+  }
+
+  forgetRoom(room) {
+    this.#clearRetry(room, { forget: true });
+    if (this.typing.room === room) this.typing.reset();
+    const wasActive = this.store.active === room;
+    const next = this.store.remove(room);
+    this.view.removeRoom(room);
+    if (wasActive) {
+      this.view.showRoom(next);
+      if (next !== null) this.switchRoom(next);
+    }
+    this.refreshActive();
+  }
+
+  // ---- joining -------------------------------------------------------------------------
+
+  /** Joins (or rejoins, with `since`) one room; failures decide what happens next. */
+  async joinRoom(state) {
+    this.#clearRetry(state.room);
+    const name = this.nameFor(state);
+    if (!name) {
+      this.askForName(state, "");
+      return;
+    }
+    const { socket } = this;
+    if (!socket?.connected) return; // the next "connect" joins every room
+    const payload = state.joinPayload(name);
+    const token = state.startJoin();
+    this.refreshRoom(state);
+    const reply = await request(socket, "join", payload);
+    if (this.store.get(state.room) !== state) {
+      // Left while the join was in flight: do not stay a hidden member.
+      if (reply.ok && socket.connected) request(socket, "leave", { room: state.room });
+      return;
+    }
+    if (state.joinToken !== token) return;
+    if (reply.ok) this.#onJoined(state, reply);
+    else this.#onJoinFailed(state, reply.error);
+  }
+
+  /** Rejoins every room that has a name, as after (re)connecting. */
+  joinAll() {
+    for (const state of this.store.rooms.values()) {
+      if (state.status !== Status.NEEDS_NAME) this.joinRoom(state);
+    }
+  }
+
+  /** The connection dropped: no room is joined until the next connect. */
+  dropAll() {
+    this.typing.reset();
+    for (const state of this.store.rooms.values()) {
+      this.#clearRetry(state.room);
+      state.goOffline();
+      this.view.setRoomStatus(state.room, state.status);
+    }
+    this.refreshActive();
+  }
+
+  askForName(state, error, value = this.store.defaultName) {
+    state.status = Status.NEEDS_NAME;
+    this.refreshRoom(state);
+    if (state.room === this.store.active) {
+      this.view.showNameForm(state.room, { value, error, focus: true });
+    } else {
+      const text = `Pick another name for #${state.room}: open it from the room list.`;
+      this.view.showError(text, "name_taken", state.room);
+    }
+  }
+
+  #onJoined(state, reply) {
+    const { shown, missed, rejoin } = state.completeJoin(reply);
+    this.retries.delete(state.room);
+    saveName(state.name);
+    if (!this.store.defaultName) this.store.defaultName = state.name;
+    if (missed > 0) {
+      const what = missed === 1 ? "1 message was" : `${missed} messages were`;
+      this.notice(state, `${what} sent while you were away and ${missed === 1 ? "is" : "are"} no longer kept.`, "gap");
+    }
+    this.showEntries(state, shown, rejoin);
+    if (!rejoin) this.notice(state, `You joined #${state.room} as ${state.name}.`, "self");
+    if (this.view.errorRoom === state.room) this.view.clearError();
+    this.refreshRoom(state);
+  }
+
+  #onJoinFailed(state, error) {
+    const { room } = state;
+    if (error.offline || (error.lost && !this.socket.connected)) {
+      state.goOffline();
+      this.refreshRoom(state);
+      return;
+    }
+    if (error.code === "name_taken" && state.everJoined && this.#waitForOldName(state)) return;
+    if (error.code === "name_taken" || error.code === "invalid_name") {
+      const rejected = this.nameFor(state);
+      state.name = "";
+      this.askForName(state, errorText(error.code, this.limits), rejected);
+      return;
+    }
+    const why = replyErrorText(error, this.limits);
+    if (error.code === "invalid_room" || error.code === "bad_request") {
+      this.forgetRoom(room);
+      this.view.showError(`Cannot join #${room}: ${why}`, error.code);
+      return;
+    }
+    state.status = Status.FAILED;
+    this.refreshRoom(state);
+    this.view.showError(`Could not join #${room}: ${why}`, error.code, room);
+    this.#scheduleRetry(state);
+  }
+
+  /** After a reconnect our old connection may still hold the name for a few seconds. */
+  #waitForOldName(state) {
+    const retry = this.retries.get(state.room) ?? { timer: null, delay: RETRY_FIRST_MS };
+    this.retries.set(state.room, retry);
+    if (!retry.nameWaitUntil) {
+      retry.nameWaitUntil = Date.now() + NAME_RELEASE_WAIT_MS;
+      this.notice(state, "Rejoining: waiting for your previous connection to let go of your name…", "info");
+    }
+    if (Date.now() > retry.nameWaitUntil) return false;
+    state.status = Status.OFFLINE;
+    this.refreshRoom(state);
+    this.#scheduleRetry(state, NAME_RETRY_MS);
+    return true;
+  }
+
+  #clearRetry(room, { forget = false } = {}) {
+    const retry = this.retries.get(room);
+    if (!retry) return;
+    clearTimeout(retry.timer);
+    retry.timer = null;
+    if (forget) this.retries.delete(room);
+  }
+
+  #scheduleRetry(state, delay = null) {
+    const retry = this.retries.get(state.room) ?? { timer: null, delay: RETRY_FIRST_MS / 2 };
+    clearTimeout(retry.timer);
+    retry.delay = delay ?? Math.min(retry.delay * 2, RETRY_MAX_MS);
+    const jittered = retry.delay * (0.8 + Math.random() * 0.4);
+    retry.timer = setTimeout(() => {
+      retry.timer = null;
+      const waiting = state.status === Status.FAILED || state.status === Status.OFFLINE;
+      if (this.store.get(state.room) === state && waiting && this.socket?.connected) {
+        this.joinRoom(state);
+      }
+    }, jittered);
+    this.retries.set(state.room, retry);
+  }
+
+  // ---- leaving -------------------------------------------------------------------------
+
+  /** Leaves a room; true once it is gone from the page. */
+  async leaveRoom(room) {
+    const state = this.store.get(room);
+    if (!state) return false;
+    if (this.typing.room === room) this.typing.stop();
+    const member = state.status === Status.JOINED || state.status === Status.JOINING;
+    if (member && this.socket?.connected) {
+      const reply = await request(this.socket, "leave", { room });
+      const gone = reply.ok || reply.error.code === "not_in_room" || reply.error.offline;
+      if (!gone) {
+        const why = replyErrorText(reply.error, this.limits);
+        this.view.showError(`Could not leave #${room}: ${why}`, reply.error.code, room);
+        return false;
+      }
+    }
+    if (this.store.get(room) !== state) return false;
+    this.forgetRoom(room);
+    return true;
+  }
+}

@@ -1,0 +1,243 @@
+// Per-room client state with no DOM and no I/O, so `node --test` can drive it.
+//
+// De-duplication is by the pair (id, ts), not by id alone: when Redis restarts empty a
+// room's ids start again at 1, and a new message 3 must not be mistaken for the old 3.
+// Messages are shown in arrival order (history of a join first, then live ones), never
+// re-sorted; `lastId` is the id of the last message shown and is what a rejoin sends as
+// `since`.
+
+export const GROUP_WINDOW_MS = 5 * 60 * 1000;
+export const TYPING_SHOW_MS = 5000;
+
+/** Room status: where the room stands between this page and the server. */
+export const Status = Object.freeze({
+  NEW: "new", // known locally, no join sent yet
+  JOINING: "joining", // a join is in flight; live messages are held back
+  JOINED: "joined",
+  OFFLINE: "offline", // was joined, the connection dropped; rejoins on reconnect
+  NEEDS_NAME: "needs-name", // the user must pick a (new) name first
+  FAILED: "failed", // the last join failed; a retry is scheduled
+});
+
+export function messageKey(message) {
+  return `${message.id}:${message.ts}`;
+}
+
+function isInteger(value) {
+  return typeof value === "number" && Number.isInteger(value);
+}
+
+/** True for a well-formed protocol Message object. */
+export function isMessage(value) {
+  return (
+    value !== null &&
+    typeof value === "object" &&
+    isInteger(value.id) &&
+    isInteger(value.ts) &&
+    typeof value.room === "string" &&
+    typeof value.name === "string" &&
+    typeof value.text === "string"
+  );
+}
+
+function sortedUnique(names) {
+  return [...new Set(names.filter((n) => typeof n === "string"))].sort();
+}
+
+export class RoomState {
+  constructor(room) {
+    this.room = room;
+    this.name = ""; // the name the server accepted for us in this room
+    this.status = Status.NEW;
+    this.everJoined = false;
+    this.lastId = null;
+    this.seen = new Set();
+    this.members = [];
+    this.unread = 0;
+    this.joinToken = 0;
+    this.pending = []; // live messages that arrived while a join was in flight
+    this.typers = new Map(); // name -> time (ms) the indicator expires
+    this.previous = null; // {name, ts} of the last item shown if it was a message
+  }
+
+  get joined() {
+    return this.status === Status.JOINED;
+  }
+
+  /** The `join` payload: a rejoin asks for everything after the last message seen. */
+  joinPayload(name) {
+    const payload = { room: this.room, name };
+    if (this.everJoined) payload.since = this.lastId ?? 0;
+    return payload;
+  }
+
+  /** Marks a join as in flight; the token tells a stale reply from the current one. */
+  startJoin() {
+    this.status = Status.JOINING;
+    this.pending = [];
+    this.joinToken += 1;
+    return this.joinToken;
+  }
+
+  /**
+   * Records a message as shown unless its (id, ts) pair was seen already. Returns null
+   * for a duplicate, else `{message, grouped}` where `grouped` says it continues a run
+   * of messages by the same sender.
+   */
+  accept(message) {
+    const key = messageKey(message);
+    if (this.seen.has(key)) return null;
+    this.seen.add(key);
+    this.lastId = message.id;
+    this.typers.delete(message.name);
+    const prev = this.previous;
+    const grouped =
+      prev !== null &&
+      prev.name === message.name &&
+      message.ts >= prev.ts &&
+      message.ts - prev.ts < GROUP_WINDOW_MS;
+    this.previous = { name: message.name, ts: message.ts };
+    return { message, grouped };
+  }
+
+  /** A notice (join, leave, gap) in the stream ends a run of grouped messages. */
+  breakGroup() {
+    this.previous = null;
+  }
+
+  /**
+   * A live `message` event. While a join is in flight it is held back so that the
+   * join's history is shown first. Returns "held", "duplicate" or the accepted entry.
+   */
+  receive(message) {
+    if (this.status === Status.JOINING) {
+      this.pending.push(message);
+      return "held";
+    }
+    return this.accept(message) ?? "duplicate";
+  }
+
+  /**
+   * Applies a successful join reply: history, then the live messages held back.
+   * Returns `{shown, missed, rejoin}`: `missed` counts messages that fell out of the
+   * server's kept window while this page was away (0 when nothing was lost).
+   */
+  completeJoin(reply) {
+    const rejoin = this.everJoined;
+    const before = this.lastId;
+    const history = Array.isArray(reply.history) ? reply.history.filter(isMessage) : [];
+    let missed = 0;
+    if (rejoin && history.length > 0 && before !== null && history[0].id > before + 1) {
+      missed = history[0].id - before - 1;
+    }
+    this.name = typeof reply.name === "string" ? reply.name : this.name;
+    this.members = sortedUnique(Array.isArray(reply.members) ? reply.members : []);
+    this.status = Status.JOINED;
+    this.everJoined = true;
+    const shown = [];
+    for (const message of [...history, ...this.pending]) {
+      const entry = this.accept(message);
+      if (entry) shown.push(entry);
+    }
+    this.pending = [];
+    return { shown, missed, rejoin };
+  }
+
+  /** The connection dropped: membership is gone until the rejoin. */
+  goOffline() {
+    if (this.status === Status.JOINED || this.status === Status.JOINING) {
+      this.status = Status.OFFLINE;
+    }
+    this.pending = [];
+    this.typers.clear();
+  }
+
+  addMember(name) {
+    if (this.members.includes(name)) return false;
+    this.members = sortedUnique([...this.members, name]);
+    return true;
+  }
+
+  removeMember(name) {
+    this.typers.delete(name);
+    if (!this.members.includes(name)) return false;
+    this.members = this.members.filter((n) => n !== name);
+    return true;
+  }
+
+  setTyping(name, typing, now) {
+    if (typing) this.typers.set(name, now + TYPING_SHOW_MS);
+    else this.typers.delete(name);
+  }
+
+  /** Names shown as typing at `now`, sorted; expired ones are dropped. */
+  typingNames(now) {
+    for (const [name, until] of this.typers) {
+      if (until <= now) this.typers.delete(name);
+    }
+    return [...this.typers.keys()].sort();
+  }
+}
+
+/** Every room of the page, in the order they were added (the sidebar's order). */
+export class ChatStore {
+  constructor() {
+    this.rooms = new Map();
+    this.active = null;
+    this.defaultName = "";
+  }
+
+  get(room) {
+    return this.rooms.get(room) ?? null;
+  }
+
+  add(room) {
+    let state = this.rooms.get(room);
+    if (!state) {
+      state = new RoomState(room);
+      this.rooms.set(room, state);
+    }
+    return state;
+  }
+
+  get activeRoom() {
+    return this.active === null ? null : this.get(this.active);
+  }
+
+  setActive(room) {
+    const state = this.get(room);
+    if (!state) return null;
+    this.active = room;
+    state.unread = 0;
+    return state;
+  }
+
+  /**
+   * Forgets a room. Returns the room to show next when it was the active one (the
+   * neighbour that took its place in the list), else the unchanged active room.
+   */
+  remove(room) {
+    const order = [...this.rooms.keys()];
+    const index = order.indexOf(room);
+    this.rooms.delete(room);
+    if (this.active !== room) return this.active;
+    const rest = order.filter((r) => r !== room);
+    this.active = rest.length === 0 ? null : rest[Math.min(index, rest.length - 1)];
+    if (this.active !== null) this.get(this.active).unread = 0;
+    return this.active;
+  }
+
+  /** Counts messages shown in a room the user is not looking at. */
+  addUnread(room, count) {
+    const state = this.get(room);
+    if (!state || room === this.active || count <= 0) return 0;
+    state.unread += count;
+    return state.unread;
+  }
+
+  totalUnread() {
+    let total = 0;
+    for (const state of this.rooms.values()) total += state.unread;
+    return total;
+  }
+}

@@ -7,6 +7,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
@@ -53,6 +54,7 @@ class NodeRuntime:
         self._registered = False
         self._backend_ok = not clustered
         self._stopping = False
+        self._healthy_since: float | None = None
 
     async def not_ready_reason(self) -> str | None:
         """None when the node can serve chat; otherwise why not."""
@@ -72,7 +74,13 @@ class NodeRuntime:
         return not self.clustered or (self._backend_ok and self.bus.healthy)
 
     async def _beat(self) -> None:
-        known = await self.store.heartbeat()
+        try:
+            known = await self.store.heartbeat()
+        except ChatError:
+            self._healthy_since = None
+            raise
+        if self._healthy_since is None:
+            self._healthy_since = time.monotonic()
         self._backend_ok = True
         if not known and self._registered and self.service.connections:
             logger.warning(
@@ -86,6 +94,12 @@ class NodeRuntime:
         await self.service.retry_orphans()
 
     async def _sweep(self) -> None:
+        # After an outage every node's alive key may have lapsed. Sweep only once this
+        # node has been beating for a whole TTL, so its peers have had time to beat too
+        # and a Redis blip does not look like the death of the whole cluster.
+        healthy_since = self._healthy_since
+        if healthy_since is None or time.monotonic() - healthy_since < self.settings.alive_ttl:
+            return
         removed = await self.store.reap_dead_nodes()
         self.metrics.sweeps.inc()
         if removed:

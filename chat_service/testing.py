@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import os
 import shutil
 import signal
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import socketio
 from aiohttp import web
 
@@ -329,3 +331,102 @@ class ChatClient:
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await self.sio.disconnect()
+
+
+class RawSocket:
+    """A hand-driven Engine.IO v4 websocket: sends any frame, reads (or refuses to read).
+
+    For hostile-input and slow-consumer tests, where a well-behaved client library
+    would not send what an attacker sends.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        origin: str | None = None,
+        headers: dict[str, str] | None = None,
+        read_buffer: int | None = None,
+    ) -> None:
+        self.url = url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+        self.headers = dict(headers or {})
+        if origin:
+            self.headers["Origin"] = origin
+        self.read_buffer = read_buffer
+        self.session: aiohttp.ClientSession | None = None
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self._next_id = 0
+
+    async def open(self, timeout: float = 5.0) -> RawSocket:
+        """Handshake: Engine.IO OPEN, then a Socket.IO CONNECT to '/'."""
+        connector = aiohttp.TCPConnector(force_close=True)
+        self.session = aiohttp.ClientSession(connector=connector)
+        self.ws = await self.session.ws_connect(
+            self.url,
+            headers=self.headers,
+            timeout=aiohttp.ClientWSTimeout(ws_close=timeout),
+            max_msg_size=0,
+        )
+        if self.read_buffer is not None:
+            sock = self.ws.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.read_buffer)
+        first = await self.receive(timeout)
+        assert first.startswith("0"), first
+        await self.ws.send_str("40")
+        connected = await self.receive(timeout)
+        assert connected.startswith("40"), connected
+        return self
+
+    async def send(self, frame: str | bytes) -> None:
+        assert self.ws is not None
+        if isinstance(frame, bytes):
+            await self.ws.send_bytes(frame)
+        else:
+            await self.ws.send_str(frame)
+
+    async def receive(self, timeout: float = 5.0) -> str:
+        """The next text frame, answering pings on the way."""
+        assert self.ws is not None
+        while True:
+            msg = await asyncio.wait_for(self.ws.receive(), timeout)
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                raise ConnectionError(f"websocket closed: {msg.type} {msg.data!r}")
+            if msg.data == "2":
+                await self.ws.send_str("3")
+                continue
+            return str(msg.data)
+
+    async def call(self, event: str, payload: Any, timeout: float = 5.0) -> Any:
+        """Emit with an ack id and wait for that ack (other frames are skipped)."""
+        self._next_id += 1
+        ack_id = self._next_id
+        body = json.dumps([event, payload])
+        await self.send(f"42{ack_id}{body}")
+        return await self.wait_ack(ack_id, timeout)
+
+    async def wait_ack(self, ack_id: int, timeout: float = 5.0) -> Any:
+        deadline = time.monotonic() + timeout
+        prefix = f"43{ack_id}"
+        while True:
+            frame = await self.receive(max(deadline - time.monotonic(), 0.01))
+            if frame.startswith(prefix) and frame[len(prefix)] == "[":
+                return json.loads(frame[len(prefix) :])[0]
+
+    @property
+    def closed(self) -> bool:
+        return self.ws is None or self.ws.closed
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            if self.ws is not None:
+                await asyncio.wait_for(self.ws.close(), 2)
+        if self.session is not None:
+            await self.session.close()
+
+
+def node_rss_kib(pid: int) -> int:
+    """Resident memory of a process, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")

@@ -1,0 +1,126 @@
+"""Shared pieces of the browser tier: Chromium, pages that record their errors, page hooks."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WAIT_MS = 10_000  # the longest any single page condition may take, unless a test says so
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+DOCS_SHOTS = ROOT / "docs" / "screenshots"
+
+
+def unique_room(prefix: str) -> str:
+    """A fresh room name (rooms outlive a test in the shared cluster's Redis)."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class Pages:
+    """Opens pages, each in a context of its own, and records their console errors."""
+
+    browser: Browser
+    errors: list[str] = field(default_factory=list)
+    contexts: list[BrowserContext] = field(default_factory=list)
+
+    async def open(self, url: str, width: int = 1280, height: int = 800) -> Page:
+        """A new page (own cookies and localStorage) that has loaded `url`."""
+        context = await self.browser.new_context(
+            viewport={"width": width, "height": height},
+            color_scheme="light",
+            locale="en-GB",
+            timezone_id="UTC",
+        )
+        self.contexts.append(context)
+        page = await context.new_page()
+        label = f"page {len(self.contexts)}"
+        page.on(
+            "console",
+            lambda msg: (
+                self.errors.append(f"{label} console: {msg.text}") if msg.type == "error" else None
+            ),
+        )
+        page.on("pageerror", lambda exc: self.errors.append(f"{label} pageerror: {exc}"))
+        await page.goto(url)
+        return page
+
+    def unexpected_errors(self, tolerated: Iterable[str] = ()) -> list[str]:
+        """Console errors and uncaught exceptions, but those matching a tolerated regex."""
+        patterns = [re.compile(p) for p in tolerated]
+        return [e for e in self.errors if not any(p.search(e) for p in patterns)]
+
+
+def tab(page: Page, room: str) -> Locator:
+    """The sidebar entry of a room."""
+    return page.locator(f'#rooms li[data-room-tab="{room}"]')
+
+
+def messages(page: Page, room: str) -> Locator:
+    """Every message element shown for a room."""
+    return page.locator(f'#messages div.msg[data-room="{room}"][data-message-id]')
+
+
+def message_by_text(page: Page, room: str, text: str) -> Locator:
+    """The message elements of a room whose text content includes `text`."""
+    return messages(page, room).filter(has_text=text)
+
+
+async def wait_joined(page: Page, room: str, timeout: float = WAIT_MS) -> None:
+    """Until the room's tab says joined and the socket is connected."""
+    await expect(tab(page, room)).to_have_attribute("data-status", "joined", timeout=timeout)
+    await expect(page.locator("#connection")).to_have_attribute(
+        "data-connection", "connected", timeout=timeout
+    )
+
+
+async def open_room(pages: Pages, base_url: str, room: str, name: str, **size: int) -> Page:
+    """A chat page opened at /rooms/{room}?name={name}, joined."""
+    page = await pages.open(f"{base_url}/rooms/{room}?name={name}", **size)
+    await wait_joined(page, room)
+    return page
+
+
+async def send(page: Page, text: str) -> None:
+    """Types into the message box (replacing what is there) and presses Enter."""
+    box = page.locator("#text")
+    await expect(box).to_be_editable(timeout=WAIT_MS)
+    await box.fill(text)
+    await box.press("Enter")
+
+
+async def message_ids(page: Page, room: str) -> list[int]:
+    """The ids of a room's shown messages, in page order."""
+    raw = await messages(page, room).evaluate_all(
+        "els => els.map(e => e.getAttribute('data-message-id'))"
+    )
+    return [int(x) for x in raw]
+
+
+async def metric(node_url: str, name: str) -> float:
+    """One unlabelled sample of a node's /metrics (nodes are scraped directly, not via the lb)."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(node_url + "/metrics", timeout=aiohttp.ClientTimeout(5)) as resp,
+    ):
+        text = await resp.text()
+    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
+    if match is None:
+        raise KeyError(f"{name} not in {node_url}/metrics")
+    return float(match.group(1))

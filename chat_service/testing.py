@@ -430,3 +430,12 @@ def node_rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+async def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
+    """GET without blocking the event loop: (status, body)."""
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
+        session.get(url) as resp,
+    ):
+        return resp.status, await resp.text()

@@ -4,20 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import json
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from chat_service.testing import ChatClient, Node, RawSocket
+from chat_service.testing import ChatClient, Node, RawSocket, http_get
 
 NASTY_PAYLOADS: list[Any] = [
-    None, True, 0, -1, 1.5, "", "x" * 50_000, [], [None], {}, {"room": None},
-    {"room": ["lobby"]}, {"room": {"$ne": 1}}, {"room": "lobby", "name": "\ud800"},
-    {"room": "lobby", "name": "a\u0000b"}, {"room": "lobby", "text": "\udfff"},
-    {"room": "lobby", "since": 10**40}, {"room": "lobby", "limit": -(10**40)},
-    {"room": "lobby", "typing": "true"}, {"room": "x" * 10_000, "name": "n"},
+    None,
+    True,
+    0,
+    -1,
+    1.5,
+    "",
+    "x" * 50_000,
+    [],
+    [None],
+    {},
+    {"room": None},
+    {"room": ["lobby"]},
+    {"room": {"$ne": 1}},
+    {"room": "lobby", "name": "\ud800"},
+    {"room": "lobby", "name": "a\u0000b"},
+    {"room": "lobby", "text": "\udfff"},
+    {"room": "lobby", "since": 10**40},
+    {"room": "lobby", "limit": -(10**40)},
+    {"room": "lobby", "typing": "true"},
+    {"room": "x" * 10_000, "name": "n"},
 ]
 EVENTS = ["join", "leave", "send_message", "typing", "history", "members", "list_rooms"]
 
@@ -128,8 +142,7 @@ class TestFloods:
         """Hundreds of connections at once are accepted and the node keeps serving."""
         node = start_node()
         socks = await asyncio.gather(*(RawSocket(node.url).open(timeout=15) for _ in range(300)))
-        with urllib.request.urlopen(node.url + "/metrics", timeout=5) as resp:
-            text = resp.read().decode()
+        _, text = await http_get(node.url + "/metrics")
         assert "chat_connections 300.0" in text
         await asyncio.gather(*(s.close() for s in socks))
         await still_serves(node)
@@ -174,7 +187,8 @@ class TestOrigins:
         await forged.close()
         same = await RawSocket(node.url, origin=node.url).open()
         bare = await RawSocket(node.url).open()
-        assert (await same.call("list_rooms", {}))["ok"] and (await bare.call("list_rooms", {}))["ok"]
+        assert (await same.call("list_rooms", {}))["ok"]
+        assert (await bare.call("list_rooms", {}))["ok"]
         await same.close()
         await bare.close()
 
@@ -203,7 +217,8 @@ class TestTyping:
         watcher = await ChatClient("watcher").connect(node.url)
         await typist.call("join", {"room": "lobby", "name": "t"})
         await watcher.call("join", {"room": "lobby", "name": "w"})
-        replies = [await typist.call("typing", {"room": "lobby", "typing": True}) for _ in range(50)]
+        typing = {"room": "lobby", "typing": True}
+        replies = [await typist.call("typing", typing) for _ in range(50)]
         assert [{"ok": True}] * 50 == replies
         await typist.call("typing", {"room": "lobby", "typing": False})
         await watcher.wait_for(lambda: any(not t["typing"] for t in watcher.of("typing")))
@@ -222,8 +237,7 @@ class TestObservability:
         await c.call("send_message", {"room": "lobby", "text": "TOP-SECRET-TEXT"})
         await c.call("send_message", {"room": "lobby", "text": "again"})
         await c.close()
-        with urllib.request.urlopen(node.url + "/metrics", timeout=5) as resp:
-            metrics = resp.read().decode()
+        _, metrics = await http_get(node.url + "/metrics")
         assert 'chat_errors_total{code="rate_limited"} 1.0' in metrics
         assert "chat_messages_total 1.0" in metrics
         node.process.stop()

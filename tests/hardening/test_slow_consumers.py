@@ -5,18 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from chat_service.testing import Node, RawSocket, node_rss_kib
+from chat_service.testing import Node, RawSocket, http_get, node_rss_kib
 
 FIGURES = Path(__file__).resolve().parents[2] / "test-artifacts" / "figures.json"
 
 
-def metric(node: Node, name: str) -> float:
-    with urllib.request.urlopen(node.url + "/metrics", timeout=5) as resp:
-        text = resp.read().decode()
+async def metric(node: Node, name: str) -> float:
+    _, text = await http_get(node.url + "/metrics")
     match = re.search(rf"^{name} ([0-9.e+]+)$", text, re.M)
     return float(match.group(1)) if match else 0.0
 
@@ -68,7 +66,7 @@ async def test_slow_consumers_are_cut_off(start_node: Callable[..., Node]) -> No
     await asyncio.wait_for(echoing, 60)
     peak = max(peak, node_rss_kib(node.process.pid))
     assert list(range(1, total + 1)) == received == echoes
-    assert 5 == metric(node, "chat_slow_consumer_disconnects_total")
+    assert 5 == await metric(node, "chat_slow_consumer_disconnects_total")
     members = (await sender.call("members", {"room": "flood"}, timeout=10))["members"]
     assert ["reader", "sender"] == members  # the cut-off clients left the room
     record("slow_consumer_node_rss_baseline_mib", baseline / 1024)

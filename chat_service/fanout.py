@@ -142,6 +142,8 @@ class Delivery:
         self._refs: dict[str, int] = {}
         self.duplicates_dropped = 0
         self.gaps_filled = 0
+        self._retrying: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def open(self, room: str) -> None:
         """A local connection is about to join `room`."""
@@ -202,26 +204,73 @@ class Delivery:
         self.manager.broadcast(sio_room(room), event_packet("message", raw))
         self._admit_all(room, feed.delivered(epoch, msg_id, raw))
 
+    def _retry_later(self, room: str) -> None:
+        if room in self._retrying:
+            return
+        self._retrying.add(room)
+        task = asyncio.get_running_loop().create_task(self._retry_refill(room))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _retry_refill(self, room: str) -> None:
+        delay = 0.1
+        try:
+            while room in self.feeds:
+                await asyncio.sleep(delay)
+                feed = self.feeds.get(room)
+                if feed is None:
+                    return
+                try:
+                    backlog = await self._fetch(room, feed.last_id or 0)
+                except Exception:
+                    delay = min(delay * 2, 5.0)
+                    continue
+                self._apply_backlog(room, backlog, None)
+                return
+        finally:
+            self._retrying.discard(room)
+
     def _admit_all(self, room: str, sids: list[str]) -> None:
         for sid in sids:
             self.manager.basic_enter_room(sid, NAMESPACE, sio_room(room))
 
     async def refill(self, room: str, upto: int | None = None) -> None:
-        """Deliver kept messages the feed missed (after a gap or a re-subscription)."""
+        """Deliver kept messages the feed missed (after a gap or a re-subscription).
+
+        If history cannot be read now (Redis still loading, a second blip), a background
+        retry keeps trying: a missed message with nothing after it would otherwise never
+        be noticed.
+        """
         feed = self.feeds.get(room)
         if feed is None or feed.last_id is None:
             return
         try:
             backlog = await self._fetch(room, feed.last_id)
-        except Exception:
-            logger.exception("refilling room %s from history failed", room)
+        except Exception as exc:
+            logger.warning(
+                "refilling room %s from history failed (%s); will retry",
+                room,
+                exc.__class__.__name__,
+            )
+            self._retry_later(room)
             return
+        if backlog.epoch and self.feeds.get(room) is not None:
+            feed = self.feeds[room]
+            if backlog.epoch != feed.epoch:
+                self._admit_all(room, feed.reset(backlog.epoch))
+                try:
+                    backlog = await self._fetch(room, 0)
+                except Exception:
+                    self._retry_later(room)
+                    return
+        self._apply_backlog(room, backlog, upto)
+
+    def _apply_backlog(self, room: str, backlog: Backlog, upto: int | None) -> None:
         feed = self.feeds.get(room)
         if feed is None:
             return
-        if backlog.epoch and backlog.epoch != feed.epoch:
-            self._admit_all(room, feed.reset(backlog.epoch))
-            backlog = await self._fetch(room, 0)
+        if backlog.epoch and backlog.epoch != feed.epoch and feed.epoch is not None:
+            return  # history moved to another epoch meanwhile: the next refill resets
         for msg_id, raw in backlog.messages:
             if upto is not None and msg_id > upto:
                 break

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -133,7 +134,7 @@ def _spawn(
 
 @dataclass
 class RedisServer:
-    """A private redis-server on a free port: nothing shared, nothing kept on disk."""
+    """A private redis-server on a free port: nothing shared with other tests."""
 
     port: int
     process: ManagedProcess
@@ -143,37 +144,45 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    persistent: bool = False
+
     @classmethod
-    def start(cls, log_dir: Path, port: int | None = None, name: str = "redis") -> RedisServer:
+    def start(
+        cls,
+        log_dir: Path,
+        port: int | None = None,
+        name: str = "redis",
+        persistent: bool = False,
+        workdir: Path | None = None,
+    ) -> RedisServer:
+        """Start redis-server; `persistent` fsyncs every write to an append-only file."""
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
         port = port or free_port()
-        workdir = Path(tempfile.mkdtemp(prefix="chat-redis-"))
-        argv = [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-            "--protected-mode",
-            "no",
-        ]
+        workdir = workdir or Path(tempfile.mkdtemp(prefix="chat-redis-"))
+        aof = ["--appendonly", "yes", "--appendfsync", "always"]
+        argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+        argv += aof if persistent else ["--appendonly", "no"]
+        argv += ["--dir", str(workdir), "--protected-mode", "no"]
         process = _spawn(f"{name}-{port}", argv, log_dir)
         wait_for_port(port)
-        return cls(port, process, workdir)
+        return cls(port, process, workdir, persistent)
 
     def restart(self, downtime: float = 0.0) -> None:
-        """Kill the server and start an empty one on the same port."""
+        """Kill the server and start it again on the same port.
+
+        A persistent server comes back with its data; otherwise it comes back empty.
+        """
         self.process.kill()
         time.sleep(downtime)
-        fresh = RedisServer.start(self.process.log_path.parent, port=self.port, name="redis-again")
+        fresh = RedisServer.start(
+            self.process.log_path.parent,
+            port=self.port,
+            name="redis-again",
+            persistent=self.persistent,
+            workdir=self.workdir if self.persistent else None,
+        )
         self.process = fresh.process
 
     def stop(self) -> None:
@@ -234,10 +243,13 @@ class Node:
 
 @contextlib.contextmanager
 def cluster(
-    nodes: int, log_dir: Path, extra_env: Mapping[str, str] | None = None
+    nodes: int,
+    log_dir: Path,
+    extra_env: Mapping[str, str] | None = None,
+    persistent_redis: bool = False,
 ) -> Iterator[tuple[RedisServer, list[Node]]]:
     """A private Redis and N nodes, all stopped at exit."""
-    redis = RedisServer.start(log_dir)
+    redis = RedisServer.start(log_dir, persistent=persistent_redis)
     started: list[Node] = []
     try:
         for _ in range(nodes):
@@ -439,3 +451,116 @@ async def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
         session.get(url) as resp,
     ):
         return resp.status, await resp.text()
+
+
+def _set_event(event: asyncio.Event, *_args: Any) -> None:
+    event.set()
+
+
+class ResilientClient:
+    """A chat member that survives node deaths the way the browser page does.
+
+    It stays in one room; when its connection drops it connects to the next URL and
+    rejoins with `since` = the last id it saw (retrying while its old name is still held).
+    Every message it is shown, live or recovered, lands in `received`, so a test can
+    count losses and duplicates.
+    """
+
+    def __init__(self, urls: Sequence[str], room: str, name: str) -> None:
+        self.urls = list(urls)
+        self.room = room
+        self.name = name
+        self.received: list[dict[str, Any]] = []
+        self.acked: list[int] = []
+        self.failed_sends = 0
+        self.reconnects = 0
+        self._turn = 0
+        self._client: ChatClient | None = None
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    @property
+    def last_id(self) -> int:
+        return int(self.received[-1]["id"]) if self.received else 0
+
+    def ids(self) -> list[int]:
+        return [int(m["id"]) for m in self.received]
+
+    async def start(self) -> ResilientClient:
+        self._task = asyncio.create_task(self._run())
+        await asyncio.wait_for(self._ready.wait(), 20)
+        return self
+
+    async def _on_message(self, data: Any) -> None:
+        if isinstance(data, dict) and data.get("room") == self.room:
+            self.received.append(data)
+
+    async def _connect_and_join(self) -> ChatClient:
+        deadline = time.monotonic() + 30
+        while True:
+            url = self.urls[self._turn % len(self.urls)]
+            self._turn += 1
+            client = ChatClient(self.name)
+            client.sio.on("message", self._on_message)
+            try:
+                await client.connect(url, timeout=3)
+                payload: dict[str, Any] = {"room": self.room, "name": self.name}
+                if self.received:
+                    payload["since"] = self.last_id
+                reply = await client.call("join", payload, timeout=5)
+                if reply.get("ok"):
+                    fresh = [m for m in reply["history"] if m["id"] > self.last_id]
+                    self.received.extend(fresh)  # live events only start after the join
+                    return client
+            except Exception:  # a node that is down or draining: try the next one
+                reply = None
+            await client.close()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.name} could not rejoin: {reply}")
+            await asyncio.sleep(0.2)
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._client = await self._connect_and_join()
+            dropped = asyncio.Event()
+            self._client.sio.on("disconnect", functools.partial(_set_event, dropped))
+            self._ready.set()
+            if self._client.sio.connected:
+                await dropped.wait()
+            if not self._stopping:
+                self.reconnects += 1
+                self._ready.clear()
+
+    async def send(self, text: str) -> int | None:
+        """Send once; returns the acknowledged id, or None if it was not acknowledged."""
+        await asyncio.wait_for(self._ready.wait(), 40)
+        client = self._client
+        assert client is not None
+        try:
+            reply = await client.call("send_message", {"room": self.room, "text": text}, timeout=5)
+        except Exception:
+            reply = None
+        if reply and reply.get("ok"):
+            msg_id = int(reply["message"]["id"])
+            self.acked.append(msg_id)
+            return msg_id
+        self.failed_sends += 1
+        return None
+
+    async def wait_for_ids(self, expected: list[int], timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while sorted(set(self.ids())) != expected or not self._ready.is_set():
+            if time.monotonic() > deadline:
+                missing = sorted(set(expected) - set(self.ids()))
+                raise TimeoutError(f"{self.name} is missing {missing[:20]}")
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self._client is not None:
+            await self._client.close()

@@ -220,7 +220,7 @@ class TestSocketIo:
         async with _client(cluster.lb_url, None, seen) as client:
             async with asyncio.timeout(TIMEOUT):
                 # python-socketio announces no upgrade: watch the transport, with a deadline.
-                while client.transport() != "websocket":  # noqa: ASYNC110
+                while client.transport() != "websocket":
                     await asyncio.sleep(0.05)
             reply = await _call(client, "list_rooms", {})
         assert True is reply["ok"]

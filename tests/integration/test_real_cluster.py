@@ -129,9 +129,7 @@ class TestDelivery:
 
 
 class TestNodeDeath:
-    async def test_kill_9_members_leave_and_clients_recover(
-        self, nodes: Any, connect: Any
-    ) -> None:
+    async def test_kill_9_members_leave_and_clients_recover(self, nodes: Any, connect: Any) -> None:
         """kill -9 a node: its members leave everywhere in time; its clients lose nothing."""
         _, (a, b, c) = nodes
         victim = await connect(a.url, "victim")
@@ -145,11 +143,15 @@ class TestNodeDeath:
 
         a.process.kill()
         killed = time.monotonic()
-        sent = [await watch_b.call("send_message", {"room": "lobby", "text": f"while dead {i}"})
-                for i in range(5)]
+        sent = [
+            await watch_b.call("send_message", {"room": "lobby", "text": f"while dead {i}"})
+            for i in range(5)
+        ]
         for w in (watch_b, watch_c):
-            await w.wait_for(lambda w=w: any(e["name"] == "victim" for e in w.of("user_left")),
-                             timeout=NODE_TIMEOUT + 3)
+            await w.wait_for(
+                lambda w=w: any(e["name"] == "victim" for e in w.of("user_left")),
+                timeout=NODE_TIMEOUT + 3,
+            )
         cleanup = time.monotonic() - killed
         record("dead_node_cleanup_s", cleanup)
         assert cleanup <= NODE_TIMEOUT + 1.0

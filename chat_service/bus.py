@@ -81,7 +81,8 @@ class RedisBus:
         self._probe_interval = probe_interval
         self._max_backoff = max_backoff
         self._refs: dict[str, int] = {}
-        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._pending: dict[str, asyncio.Future[None]] = {}  # SUBSCRIBE sent, not confirmed
+        self._confirmed: set[str] = set()  # subscribed on the current connection
         self._pubsub: PubSub | None = None
         self._ready = False
         self._last_seen = 0.0
@@ -114,37 +115,37 @@ class RedisBus:
 
     async def subscribe(self, room: str) -> None:
         self._refs[room] = self._refs.get(room, 0) + 1
-        if self._refs[room] > 1 and not self._waiters.get(room):
-            return
         try:
-            await self._subscribe_and_wait(room, send=self._refs[room] == 1)
+            await self._ensure_subscribed(room)
         except BaseException:
             await self.unsubscribe(room)
             raise
 
-    async def _subscribe_and_wait(self, room: str, *, send: bool) -> None:
+    async def _ensure_subscribed(self, room: str) -> None:
+        """Return once Redis has confirmed the room's subscription on this connection."""
+        if room in self._confirmed:
+            return
         if not self._ready or self._pubsub is None:
             raise BackendUnavailable()
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(room, []).append(future)
-        try:
-            if send:
+        future = self._pending.get(room)
+        if future is None:  # the first joiner sends SUBSCRIBE; later ones share its wait
+            future = asyncio.get_running_loop().create_future()
+            self._pending[room] = future
+            try:
                 await asyncio.wait_for(
                     self._pubsub.subscribe(self._keys.channel(room)), self._op_timeout
                 )
+            except Exception as exc:
+                if self._pending.get(room) is future:
+                    del self._pending[room]
+                if not future.done():
+                    future.set_exception(BackendUnavailable())
+                    future.exception()  # retrieved: the waiters below get their own error
+                raise BackendUnavailable() from exc
+        try:
             await asyncio.wait_for(asyncio.shield(future), self._op_timeout)
-        except (TimeoutError, OSError, ConnectionError) as exc:
+        except (TimeoutError, BackendUnavailable) as exc:
             raise BackendUnavailable() from exc
-        except Exception as exc:
-            if isinstance(exc, BackendUnavailable):
-                raise
-            raise BackendUnavailable() from exc
-        finally:
-            waiters = self._waiters.get(room, [])
-            if future in waiters:
-                waiters.remove(future)
-            if not waiters:
-                self._waiters.pop(room, None)
 
     async def unsubscribe(self, room: str) -> None:
         left = self._refs.get(room, 0) - 1
@@ -152,6 +153,7 @@ class RedisBus:
             self._refs[room] = left
             return
         self._refs.pop(room, None)
+        self._confirmed.discard(room)
         if self._pubsub is not None and self._ready:
             try:
                 await asyncio.wait_for(
@@ -213,13 +215,14 @@ class RedisBus:
         if room is None:
             return
         if kind == "subscribe":
-            waiters = self._waiters.get(room)
-            if waiters:
-                for future in waiters:
-                    if not future.done():
-                        future.set_result(None)
+            future = self._pending.pop(room, None)
+            if room in self._refs:
+                self._confirmed.add(room)
+            if future is not None:
+                if not future.done():
+                    future.set_result(None)  # a join's own subscription: it reads history
             elif room in self._refs and self._on_resubscribed is not None:
-                await self._on_resubscribed(room)
+                await self._on_resubscribed(room)  # subscribed again: refill what was missed
         elif kind == "message" and room in self._refs and self._on_event is not None:
             try:
                 event = RoomEvent.decode(message["data"])
@@ -250,8 +253,10 @@ class RedisBus:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     def _fail_waiters(self) -> None:
-        for waiters in self._waiters.values():
-            for future in waiters:
-                if not future.done():
-                    future.set_exception(BackendUnavailable())
-        # Waiters remove themselves; rooms keep their refs and are resubscribed on reconnect.
+        """The connection is gone: pending joins fail; rooms keep their refs for reconnect."""
+        self._confirmed.clear()
+        pending, self._pending = self._pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(BackendUnavailable())
+                future.exception()

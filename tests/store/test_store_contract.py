@@ -320,6 +320,24 @@ class TestCluster:
         assert ["user_joined", "user_joined", "user_left"] == b.kinds()
 
 
+class TestSubscriptions:
+    async def test_staggered_subscribes_all_return(self, make_node: NodeFactory) -> None:
+        """Joiners arriving around a room's subscription confirmation all get through."""
+        node = await subscribed(await make_node(), "warm-up")  # the bus is connected
+
+        async def sub(room: str, delay: float) -> None:
+            await asyncio.sleep(delay)
+            await node.bus.subscribe(room)
+
+        rooms = [f"r{i // 25}" for i in range(200)]
+        await asyncio.wait_for(
+            asyncio.gather(*(sub(r, (i % 25) * 0.0004) for i, r in enumerate(rooms))), 10
+        )
+        await node.store.append_message("r7", "x", "hello", 1)
+        await node.wait_events(1)
+        assert [("r7", 1)] == [(room, e.seq) for room, e in node.events]
+
+
 class TestLiveness:
     @pytest.fixture(autouse=True)
     def _redis_only(self, make_node: NodeFactory, request: pytest.FixtureRequest) -> None:

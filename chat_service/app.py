@@ -84,6 +84,8 @@ def create_app(
             "chat_slow_consumer_disconnects": manager.slow_consumer_disconnects,
             "chat_feed_duplicates_dropped": delivery.duplicates_dropped,
             "chat_feed_gap_messages": delivery.gaps_filled,
+            "chat_deliveries_direct": manager.direct_writes,
+            "chat_deliveries_queued": manager.queued_writes,
         }
 
     metrics.add_live(live)

@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import socketio
+from engineio import async_socket
+from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 
 from .domain.models import RoomEvent
@@ -24,6 +26,7 @@ from .store.base import Backlog
 logger = logging.getLogger(__name__)
 NAMESPACE = "/"
 SLOW_CHECK_PACKETS = 32
+DIRECT_WRITE_BUFFER = 64 * 1024
 BacklogFetcher = Callable[[str, int], Awaitable[Backlog]]
 
 
@@ -39,6 +42,95 @@ def event_packet(event: str, payload_json: str) -> eio_packet.Packet:
     return pkt
 
 
+def websocket_frame(pkt: eio_packet.Packet) -> bytes:
+    """The whole websocket text frame for a packet, built once per broadcast.
+
+    Server frames are unmasked, and an uncompressed message is allowed even where
+    permessage-deflate was negotiated (RFC 7692: RSV1 clear).
+    """
+    frame: bytes | None = getattr(pkt, "ws_frame", None)
+    if frame is None:
+        payload = pkt.encode().encode("utf-8")
+        size = len(payload)
+        if size < 126:
+            header = bytes((0x81, size))
+        elif size < 65536:
+            header = bytes((0x81, 126)) + size.to_bytes(2, "big")
+        else:
+            header = bytes((0x81, 127)) + size.to_bytes(8, "big")
+        frame = header + payload
+        pkt.ws_frame = frame
+    return frame
+
+
+class FastSocket(async_socket.AsyncSocket):  # type: ignore[misc]
+    """An Engine.IO socket that a broadcast can write to directly when it is idle.
+
+    python-engineio gives every socket a writer task fed by a queue, and its `poll`
+    wraps each `queue.get()` in `asyncio.wait_for` (a task and a timer per packet on
+    Python 3.11). Here the writer waits without either on a websocket (the reader loop
+    already ends it with a sentinel), and it marks itself idle while it waits: all it
+    was given has then been handed to the transport, so a broadcast may write its
+    pre-built frame straight to the transport without reordering anything.
+    """
+
+    writer_idle = False
+    ws_response: Any = None
+
+    async def _websocket_handler(self, ws: Any) -> Any:
+        self.ws_response = getattr(ws, "_sock", None)
+        try:
+            return await super()._websocket_handler(ws)
+        finally:
+            self.ws_response = None
+            self.writer_idle = False
+
+    async def poll(self) -> list[Any]:
+        queue: asyncio.Queue[Any] = self.queue
+        if queue.empty():
+            self.writer_idle = True
+            try:
+                if self.upgraded:
+                    first = await queue.get()
+                else:  # long-polling: the request must end at the ping timeout
+                    async with asyncio.timeout(
+                        self.server.ping_interval + self.server.ping_timeout
+                    ):
+                        first = await queue.get()
+            except (TimeoutError, asyncio.CancelledError):
+                raise eio_exceptions.QueueEmpty() from None
+            finally:
+                self.writer_idle = False
+        else:
+            first = queue.get_nowait()
+        queue.task_done()
+        if first is None:
+            return []
+        packets = [first]
+        while not queue.empty():
+            pkt = queue.get_nowait()
+            queue.task_done()
+            if pkt is None:
+                queue.put_nowait(None)
+                break
+            packets.append(pkt)
+        return packets
+
+    def write_direct(self, pkt: eio_packet.Packet) -> bool:
+        """Write a broadcast frame to the transport if nothing is queued or in flight."""
+        if not self.writer_idle or not self.upgraded or not self.queue.empty():
+            return False
+        response = self.ws_response
+        writer = getattr(response, "_writer", None) if response is not None else None
+        transport = getattr(writer, "transport", None)
+        if transport is None or transport.is_closing() or response.closed:
+            return False
+        if transport.get_write_buffer_size() > DIRECT_WRITE_BUFFER:
+            return False  # backpressure: let the queue (and the slow-consumer rule) take it
+        transport.write(websocket_frame(pkt))
+        return True
+
+
 class FastManager(socketio.AsyncManager):  # type: ignore[misc]
     """A client manager whose broadcasts cost one queue put per recipient."""
 
@@ -46,6 +138,8 @@ class FastManager(socketio.AsyncManager):  # type: ignore[misc]
         super().__init__()
         self.max_queue_bytes = max_queue_bytes
         self.slow_consumer_disconnects = 0
+        self.direct_writes = 0
+        self.queued_writes = 0
         self._closing: set[str] = set()
 
     async def emit(
@@ -101,6 +195,9 @@ class FastManager(socketio.AsyncManager):  # type: ignore[misc]
         sock = self.server.eio.sockets.get(eio_sid)
         if sock is None or sock.closed or sid in self._closing:
             return False
+        if type(sock) is FastSocket and sock.write_direct(pkt):
+            self.direct_writes += 1
+            return True
         queue: asyncio.Queue[Any] = sock.queue
         if (
             queue.qsize() >= SLOW_CHECK_PACKETS
@@ -109,6 +206,7 @@ class FastManager(socketio.AsyncManager):  # type: ignore[misc]
             self._close_slow(sid)
             return False
         queue.put_nowait(pkt)
+        self.queued_writes += 1
         return True
 
     @staticmethod

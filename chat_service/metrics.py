@@ -31,6 +31,8 @@ class _LiveCollector(Collector):
             "chat_slow_consumer_disconnects": "Clients closed for a send backlog over the limit",
             "chat_feed_duplicates_dropped": "Room events dropped as already delivered",
             "chat_feed_gap_messages": "Messages delivered from history to fill a gap in a feed",
+            "chat_deliveries_direct": "Broadcast packets written straight to an idle websocket",
+            "chat_deliveries_queued": "Broadcast packets queued on a busy or polling socket",
         }
         for name, doc in gauges.items():
             yield GaugeMetricFamily(name, doc, value=values.get(name, 0.0))

@@ -13,9 +13,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import socketio
+from engineio import async_socket
 
 from .config import Settings
 from .errors import ChatError
+from .fanout import FastSocket
 from .metrics import Metrics
 from .service import ChatService
 
@@ -39,6 +41,12 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
     - Binary packets: the protocol has none; they are answered with bad_request and their
       attachments are dropped instead of being buffered.
     """
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
+        sock = self.eio.sockets.get(eio_sid)
+        if sock is not None and type(sock) is async_socket.AsyncSocket:
+            sock.__class__ = FastSocket  # same state, a cheaper writer loop
+        return await super()._handle_eio_connect(eio_sid, environ)
 
     async def _send_bad_request(self, eio_sid: str, namespace: str | None, ack_id: int) -> None:
         reply = ChatError("bad_request", "Malformed or unsupported packet.").to_ack()

@@ -358,12 +358,14 @@ class RawSocket:
         origin: str | None = None,
         headers: dict[str, str] | None = None,
         read_buffer: int | None = None,
+        compress: int = 0,
     ) -> None:
         self.url = url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
         self.headers = dict(headers or {})
         if origin:
             self.headers["Origin"] = origin
         self.read_buffer = read_buffer
+        self.compress = compress
         self.session: aiohttp.ClientSession | None = None
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self._next_id = 0
@@ -377,6 +379,7 @@ class RawSocket:
             headers=self.headers,
             timeout=aiohttp.ClientWSTimeout(ws_close=timeout),
             max_msg_size=0,
+            compress=self.compress,
         )
         if self.read_buffer is not None:
             sock = self.ws.get_extra_info("socket")

@@ -54,6 +54,10 @@ def _common() -> argparse.ArgumentParser:
     common.add_argument(
         "--timeout", type=_positive_float, default=60.0, help="connect/join timeout, s [60]"
     )
+    common.add_argument(
+        "--join-retries", type=int, default=0,
+        help="retry a join answered `unavailable` this often (failures still counted) [0]",
+    )  # fmt: skip
     common.add_argument("--quiet", action="store_true", help="no progress lines")
     common.add_argument("--output", type=Path, help="also write the JSON result to this file")
     return common
@@ -108,6 +112,7 @@ def main(argv: Sequence[str]) -> int:
         concurrency=args.concurrency,
         timeout=args.timeout,
         progress=not args.quiet,
+        join_retries=args.join_retries,
     )
     result: dict[str, Any]
     try:

@@ -33,6 +33,7 @@ class ClientPlan:
     workers: int = 1
     concurrency: int = 100
     timeout: float = 30.0
+    join_retries: int = 0  # retries of a join answered `unavailable` (each still counted)
     limit: int | None = None  # fewer clients than rooms x clients: the last room is short
 
     def room(self, index: int) -> str:
@@ -146,15 +147,19 @@ async def join_all(plan: ClientPlan, counters: Counters) -> list[Member]:
         async with gate:
             try:
                 await client.connect(plan.timeout)
-                reply = await client.call("join", {"room": member.room, "name": member.name})
+                for attempt in range(plan.join_retries + 1):
+                    payload = {"room": member.room, "name": member.name}
+                    reply = await client.call("join", payload, plan.timeout)
+                    if isinstance(reply, dict) and reply.get("ok") is True:
+                        break
+                    counters.error(f"join:{error_code(reply)}")
+                    if error_code(reply) != "unavailable" or attempt == plan.join_retries:
+                        client.close()
+                        return None
             except (EioError, TimeoutError) as exc:
                 counters.error(f"connect_failed:{type(exc).__name__}")
                 client.close()
                 return None
-        if not (isinstance(reply, dict) and reply.get("ok") is True):
-            counters.error(f"join:{error_code(reply)}")
-            client.close()
-            return None
         member.client = client
         return member
 

@@ -51,7 +51,7 @@ def run_worker(
     link = Link(conn)
     try:
         try:
-            import uvloop  # noqa: PLC0415 -- optional dependency (the `fast` extra)
+            import uvloop  # optional dependency (the `fast` extra)
 
             factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
         except ImportError:

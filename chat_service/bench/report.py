@@ -25,6 +25,7 @@ class Metric(NamedTuple):
 
 
 METRICS: tuple[Metric, ...] = (
+    Metric("fanout", "clients joined", lambda r: r["members"]),
     Metric("fanout", "deliveries/s", lambda r: r["deliveries_per_s"]),
     Metric("fanout", "latency p50 ms", _latency("p50")),
     Metric("fanout", "latency p95 ms", _latency("p95")),
@@ -36,12 +37,17 @@ METRICS: tuple[Metric, ...] = (
     Metric("fanout", "duplicates", lambda r: r["duplicates"]),
     Metric("fanout", "errors", _errors),
     Metric("fanout", "generator CPU, share of a core", lambda r: r["generator"]["cpu_frac_max"]),
+    Metric("fanout", "other processes' CPU, cores", lambda r: r.get("other_cpu_cores")),
+    Metric("broadcast", "clients joined", lambda r: r["members"]),
     Metric("broadcast", "node CPU µs/delivery", lambda r: r.get("cpu_us_per_delivery")),
     Metric("broadcast", "deliveries/s", lambda r: r["deliveries_per_s"]),
     Metric("broadcast", "latency p50 ms", _latency("p50")),
     Metric("broadcast", "latency p99 ms", _latency("p99")),
     Metric("broadcast", "lost", lambda r: r["lost"]),
+    Metric("broadcast", "errors", _errors),
     Metric("broadcast", "generator CPU, share of a core", lambda r: r["generator"]["cpu_frac_max"]),
+    Metric("broadcast", "other processes' CPU, cores", lambda r: r.get("other_cpu_cores")),
+    Metric("connect", "clients joined", lambda r: r["connections"]),
     Metric("connect", "connections/s", lambda r: r["connections_per_s"]),
     Metric("connect", "node RSS KiB/connection", lambda r: r.get("rss_kb_per_connection")),
     Metric("connect", "errors", _errors),

@@ -12,7 +12,7 @@ from typing import Any
 
 from . import load
 from .pool import BenchFailure, Pool, print_progress
-from .procstat import rss_by_pid, total_cpu_seconds
+from .procstat import machine_busy_seconds, rss_by_pid, total_cpu_seconds
 from .stats import expected_deliveries, latency_summary_ms, merge_counts, rate
 
 BOTTLENECK_CPU = 0.7  # of one core, per generator process
@@ -29,6 +29,7 @@ class Target:
     concurrency: int = 100
     timeout: float = 60.0
     progress: bool = True
+    join_retries: int = 0
 
 
 @dataclass(frozen=True)
@@ -62,13 +63,19 @@ class ServerWatch:
     figures: dict[str, Any] = field(default_factory=dict)
     _cpu: float = 0.0
     _redis_cpu: float = 0.0
+    _machine_cpu: float = 0.0
+    _started: float = 0.0
 
     def start(self) -> None:
+        self._machine_cpu, self._started = machine_busy_seconds(), time.monotonic()
         self._cpu = total_cpu_seconds(self.target.pids)
         self._redis_cpu = total_cpu_seconds(self.target.redis_pids)
         self.figures["rss_kb_before"] = rss_by_pid(self.target.pids)
 
     def stop(self) -> None:
+        wall = time.monotonic() - self._started
+        self.figures["machine_cpu_s"] = round(machine_busy_seconds() - self._machine_cpu, 3)
+        self.figures["machine_cpu_wall_s"] = round(wall, 3)
         if self.target.pids:
             server_cpu = total_cpu_seconds(self.target.pids) - self._cpu
             self.figures["server_cpu_s"] = round(server_cpu, 3)
@@ -82,15 +89,23 @@ class ServerWatch:
         return int(sum(after.values()) - sum(before.values()))
 
 
+def _setup_timeout(target: Target, clients: int) -> float:
+    """Worst case of joining `clients`: every batch times out on every attempt."""
+    batches = math.ceil(clients / target.procs / target.concurrency)
+    return batches * target.timeout * (target.join_retries + 1) + 30
+
+
 def _client_plans(target: Target, runid: str, rooms: int, clients: int) -> list[load.ClientPlan]:
     base = load.ClientPlan(
-        target.urls, runid, rooms, clients, 0, target.procs, target.concurrency, target.timeout
-    )
+        target.urls, runid, rooms, clients, 0, target.procs, target.concurrency, target.timeout,
+        join_retries=target.join_retries,
+    )  # fmt: skip
     return [replace(base, worker=index) for index in range(target.procs)]
 
 
 def _generator(results: list[dict[str, Any]], warnings: list[str]) -> dict[str, Any]:
-    fractions = [r["cpu_s"] / r["wall_s"] for r in results if r["wall_s"] > 0]
+    # Below a second of wall time the share of a core says nothing.
+    fractions = [r["cpu_s"] / r["wall_s"] for r in results if r["wall_s"] >= 1.0]
     busiest = max(fractions, default=0.0)
     if busiest > BOTTLENECK_CPU:
         warnings.append(
@@ -113,6 +128,11 @@ def _finish(result: dict[str, Any], watch: ServerWatch, deliveries: int | None) 
     if server_cpu is not None and deliveries:
         result["cpu_us_per_delivery"] = round(server_cpu * 1e6 / deliveries, 2)
     result["generator_cpu_s"] = result["generator"]["cpu_s"]
+    # Whatever else ran on the machine meanwhile: the noise in this run's figures.
+    ours = [result["generator_cpu_s"], watch.figures.get("server_cpu_s", 0.0),
+            watch.figures.get("redis_cpu_s", 0.0)]  # fmt: skip
+    other = max(watch.figures["machine_cpu_s"] - sum(ours), 0.0)
+    result["other_cpu_cores"] = round(other / max(watch.figures["machine_cpu_wall_s"], 1e-3), 2)
     for warning in result["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
     return result
@@ -133,7 +153,7 @@ def run_fanout(target: Target, params: FanoutParams) -> dict[str, Any]:
     watch = ServerWatch(target)
     send_time = params.per_sender / params.rate
     with Pool(load.fanout, plans, _progress(target)) as pool:
-        ready = pool.gather("ready", target.timeout + 30)
+        ready = pool.gather("ready", _setup_timeout(target, params.rooms * params.clients))
         members = merge_counts(r["joined"] for r in ready)
         if not members:
             errors = merge_counts(r["errors"] for r in ready)
@@ -150,6 +170,12 @@ def run_fanout(target: Target, params: FanoutParams) -> dict[str, Any]:
     last_ns = max((r["last_delivery_ns"] for r in results), default=0)
     elapsed = max(last_ns - start_ns, 0) / 1e9
     warnings: list[str] = []
+    planned = params.rooms * params.clients
+    if sum(members.values()) < planned:
+        setup_errors = merge_counts(r["errors"] for r in ready)
+        warnings.append(f"only {sum(members.values())} of {planned} clients joined: {setup_errors}")
+    if not acked:
+        warnings.append("no message was acknowledged: nothing was measured")
     result: dict[str, Any] = {
         "scenario": "fanout",
         "params": {**asdict(params), "messages": params.per_sender, "urls": list(target.urls)},
@@ -169,7 +195,7 @@ def run_fanout(target: Target, params: FanoutParams) -> dict[str, Any]:
         "duplicates": sum(r["duplicates"] for r in results),
         "out_of_order": sum(r["out_of_order"] for r in results),
         "foreign": sum(r["foreign"] for r in results),
-        "errors": merge_counts([*(r["errors"] for r in ready), *(r["errors"] for r in results)]),
+        "errors": merge_counts(r["errors"] for r in results),  # setup errors included
         "generator": _generator(results, warnings),
         "warnings": warnings,
     }
@@ -188,7 +214,7 @@ def run_connect(target: Target, params: ConnectParams) -> dict[str, Any]:
         watch.start()
         start_ns = time.perf_counter_ns()
         pool.broadcast("go")
-        joined = pool.gather("joined", target.timeout + params.connections / 10)
+        joined = pool.gather("joined", _setup_timeout(target, params.connections))
         time.sleep(params.settle)
         watch.stop()
         pool.broadcast("stop")
@@ -196,6 +222,9 @@ def run_connect(target: Target, params: ConnectParams) -> dict[str, Any]:
     total = sum(j["joined"] for j in joined)
     elapsed = (max(j["done_ns"] for j in joined) - start_ns) / 1e9
     warnings: list[str] = []
+    if total < params.connections:
+        errors = merge_counts(r["errors"] for r in results)
+        warnings.append(f"only {total} of {params.connections} clients joined: {errors}")
     result: dict[str, Any] = {
         "scenario": "connect",
         "params": {**asdict(params), "urls": list(target.urls)},

@@ -11,7 +11,7 @@ from importlib import resources
 from typing import Any, TypeVar
 
 import orjson
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
@@ -28,10 +28,16 @@ LatencyObserver = Callable[[str, float], None]
 IDLE_TTL_MS = 7 * 24 * 3600 * 1000
 
 
-def make_client(url: str, *, timeout: float = 2.0) -> Redis:
-    """A client that fails fast and notices half-open connections."""
-    return Redis.from_url(
+def make_client(url: str, *, timeout: float = 2.0, max_connections: int = 64) -> Redis:
+    """A client that fails fast and notices half-open connections.
+
+    The pool blocks (up to `timeout`) when all its connections are busy, instead of
+    redis-py's default of failing past 100 commands in flight.
+    """
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=timeout,
         decode_responses=True,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
@@ -39,6 +45,7 @@ def make_client(url: str, *, timeout: float = 2.0) -> Redis:
         health_check_interval=5,
         retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
     )
+    return Redis(connection_pool=pool)
 
 
 def _load(name: str) -> str:

@@ -307,3 +307,27 @@ class TestReservedEvents:
         reply = await c.call("send_message", {"room": "lobby", "text": "still joined"})
         assert reply["ok"] is True
         assert ["ann"] == (await c.call("members", {"room": "lobby"}))["members"]
+
+
+class TestFastPath:
+    async def test_deflate_clients_and_direct_writes(self, node: ServedApp) -> None:
+        """Clients that negotiated permessage-deflate read the directly written frames."""
+        from chat_service.testing import RawSocket, http_get
+
+        deflate = await RawSocket(node.url, compress=15).open()
+        plain = await RawSocket(node.url).open()
+        await deflate.call("join", {"room": "lobby", "name": "zip"})
+        await plain.call("join", {"room": "lobby", "name": "raw"})
+        for i in range(5):
+            await plain.call("send_message", {"room": "lobby", "text": f"m{i} é"})
+        seen = []
+        while len(seen) < 5:
+            frame = await deflate.receive()
+            if frame.startswith('42["message",'):
+                seen.append(frame)
+        assert [f'42["message",{{"id":{i + 1},' for i in range(5)] == [f[:21] for f in seen]
+        _, metrics = await http_get(node.url + "/metrics")
+        direct = float(metrics.split("chat_deliveries_direct_total ")[1].split()[0])
+        assert direct > 0
+        await deflate.close()
+        await plain.close()

@@ -327,7 +327,8 @@ class TestFastPath:
                 seen.append(frame)
         assert [f'42["message",{{"id":{i + 1},' for i in range(5)] == [f[:21] for f in seen]
         _, metrics = await http_get(node.url + "/metrics")
-        direct = float(metrics.split("chat_deliveries_direct_total ")[1].split()[0])
+        line = [x for x in metrics.splitlines() if x.startswith("chat_deliveries_direct_total ")]
+        direct = float(line[0].split()[1])
         assert direct > 0
         await deflate.close()
         await plain.close()

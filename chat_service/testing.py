@@ -1,4 +1,4 @@
-"""Helpers to start real redis-server, node and nginx processes on free loopback ports.
+"""Helpers to start real redis-server and node processes, and clients, on free loopback ports.
 
 Shipped in the package so the test tiers, the benchmark and the local cluster runner
 start processes the same way. Every process is stopped by PID.

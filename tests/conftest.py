@@ -21,7 +21,8 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """In CI a missing tool fails the run: nothing may skip silently."""
     if os.environ.get("CI"):
-        missing = [t for t in ("redis-server",) if shutil.which(t) is None]
+        tools = ("redis-server", "haproxy", "node", "/usr/bin/chromium")
+        missing = [t for t in tools if shutil.which(t) is None]
         if missing:
             raise pytest.UsageError(f"CI needs {missing} installed")
 

@@ -22,7 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from .testing import ManagedProcess, Node, RedisServer, _spawn, free_port, wait_for_http
+from .testing import (
+    LoopbackService,
+    ManagedProcess,
+    Node,
+    RedisServer,
+    _spawn,
+    free_port,
+    wait_for_http,
+)
 
 DEPLOY_DIR = Path(__file__).resolve().parent.parent / "deploy" / "haproxy"
 LB_CONFIG = "haproxy.cfg"
@@ -84,16 +92,10 @@ def _wait_listening(process: ManagedProcess, port: int, timeout: float) -> None:
 
 
 @dataclass
-class LoadBalancer:
+class LoadBalancer(LoopbackService):
     """HAProxy in the foreground with deploy/haproxy/haproxy.cfg and generated upstreams."""
 
-    port: int
-    process: ManagedProcess
     workdir: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @classmethod
     def start(

@@ -191,16 +191,22 @@ class RedisServer:
 
 
 @dataclass
-class Node:
-    """One chat-service node process."""
+class LoopbackService:
+    """A process serving HTTP on a 127.0.0.1 port (nodes, the Node peer, HAProxy)."""
 
     port: int
     process: ManagedProcess
-    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass
+class Node(LoopbackService):
+    """One chat-service node process."""
+
+    env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def start(
@@ -482,6 +488,7 @@ class ResilientClient:
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._held: list[dict[str, Any]] | None = None
 
     @property
     def last_id(self) -> int:
@@ -497,7 +504,10 @@ class ResilientClient:
 
     async def _on_message(self, data: Any) -> None:
         if isinstance(data, dict) and data.get("room") == self.room:
-            self.received.append(data)
+            if self._held is not None:
+                self._held.append(data)  # a live event that overtook the join's ack
+            else:
+                self.received.append(data)
 
     async def _connect_and_join(self) -> ChatClient:
         deadline = time.monotonic() + 30
@@ -506,6 +516,7 @@ class ResilientClient:
             self._turn += 1
             client = ChatClient(self.name)
             client.sio.on("message", self._on_message)
+            self._held = []
             try:
                 await client.connect(url, timeout=3)
                 payload: dict[str, Any] = {"room": self.room, "name": self.name}
@@ -513,8 +524,12 @@ class ResilientClient:
                     payload["since"] = self.last_id
                 reply = await client.call("join", payload, timeout=5)
                 if reply.get("ok"):
-                    fresh = [m for m in reply["history"] if m["id"] > self.last_id]
-                    self.received.extend(fresh)  # live events only start after the join
+                    # History first, then live events that arrived before the ack: the
+                    # server admits the joiner before it sends the join's reply.
+                    for message in [*reply["history"], *self._held]:
+                        if message["id"] > self.last_id:
+                            self.received.append(message)
+                    self._held = None
                     return client
             except Exception:  # a node that is down or draining: try the next one
                 reply = None

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..testing import ManagedProcess, RedisServer, free_port, wait_for_http
+from ..testing import LoopbackService, ManagedProcess, RedisServer, free_port, wait_for_http
 
 # A source checkout's bench/node-peer; CHAT_BENCH_PEER_DIR points elsewhere.
 PEER_DIR = Path(
@@ -35,15 +35,8 @@ def check_peer(peer_dir: Path = PEER_DIR) -> str:
 
 
 @dataclass
-class PeerNode:
+class PeerNode(LoopbackService):
     """One Node socket.io peer process."""
-
-    port: int
-    process: ManagedProcess
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @classmethod
     def start(

@@ -5,43 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from fuzzing import EVENTS, assert_ack, payloads
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chat_service.errors import ERROR_CODES
 from chat_service.testing import ChatClient, ServedApp, make_settings
-
-EVENTS = ["join", "leave", "send_message", "typing", "history", "members", "list_rooms"]
-FIELDS = ["room", "name", "text", "since", "before", "limit", "typing"]
-
-json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**63)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=80)
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
-    max_leaves=12,
-)
-plausible_rooms = st.sampled_from(["lobby", "LOBBY", "a-b_c", "x" * 32, "x" * 33, "", " lobby"])
-shaped = st.fixed_dictionaries({}, optional={f: json_values | plausible_rooms for f in FIELDS})
-payloads = json_values | shaped
-
-
-def assert_ack(reply: Any) -> None:
-    assert isinstance(reply, dict), reply
-    if reply.get("ok") is True:
-        return
-    assert reply.get("ok") is False, reply
-    assert set(reply) == {"ok", "error"}, reply
-    assert reply["error"]["code"] in ERROR_CODES, reply
-    assert reply["error"]["code"] != "internal", reply
-    assert isinstance(reply["error"]["message"], str) and reply["error"]["message"], reply
 
 
 @settings(

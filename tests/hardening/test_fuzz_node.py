@@ -6,48 +6,22 @@ import json
 from pathlib import Path
 from typing import Any
 
+from fuzzing import EVENTS, assert_ack, payloads
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chat_service.errors import ERROR_CODES
 from chat_service.testing import Node, RawSocket
 
-EVENTS = ["join", "leave", "send_message", "typing", "history", "members", "list_rooms"]
 FIGURES = Path(__file__).resolve().parents[2] / "test-artifacts" / "figures.json"
 TRIED = {"payloads": 0, "raw_packets": 0}
 
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=64)
-)
-values = st.recursive(
-    scalars,
-    lambda inner: (
-        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=6), inner, max_size=5)
-    ),
-    max_leaves=16,
-)
-fields = ["room", "name", "text", "since", "before", "limit", "typing"]
-shaped = st.fixed_dictionaries(
-    {}, optional={f: values | st.sampled_from(["lobby", "Lobby", "x" * 33, ""]) for f in fields}
-)
 FUZZ = settings(
     max_examples=250, deadline=None, suppress_health_check=list(HealthCheck), database=None
 )
 
 
-def assert_ack(reply: Any) -> None:
-    assert isinstance(reply, dict) and isinstance(reply.get("ok"), bool), reply
-    if not reply["ok"]:
-        assert reply["error"]["code"] in ERROR_CODES and reply["error"]["code"] != "internal"
-        assert isinstance(reply["error"]["message"], str) and reply["error"]["message"]
-
-
 @FUZZ
-@given(event=st.sampled_from([*EVENTS, "nope", ""]), payload=values | shaped)
+@given(event=st.sampled_from([*EVENTS, "nope", ""]), payload=payloads)
 async def test_json_payloads(shared_node: Node, event: str, payload: Any) -> None:
     """Any JSON value at any event: exactly one well-formed ack."""
     sock = await RawSocket(shared_node.url).open()  # hypothesis runs each example in a new loop

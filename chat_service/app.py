@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from aiohttp import web
 from redis.asyncio import Redis
 
+from . import wirejson
 from .appkeys import METRICS, RUNTIME, SERVICE, SETTINGS, TEMPLATES
 from .bus import MemoryBus, RedisBus
 from .config import Settings
@@ -65,7 +65,7 @@ def create_app(
         client_manager=manager,
         cors_allowed_origins=_cors(settings),
         max_http_buffer_size=settings.max_packet_bytes,
-        json=json,
+        json=wirejson,
         logger=False,
         engineio_logger=False,
     )

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 import socketio
 from engineio import async_socket
 from engineio import exceptions as eio_exceptions
@@ -35,9 +36,13 @@ def sio_room(room: str) -> str:
     return "r:" + room
 
 
+_EVENT_NAMES = {e: f'"{e}"' for e in ("message", "user_joined", "user_left", "typing")}
+
+
 def event_packet(event: str, payload_json: str) -> eio_packet.Packet:
     """An Engine.IO MESSAGE carrying the Socket.IO EVENT `[event, payload]`, encoded once."""
-    pkt = eio_packet.Packet(eio_packet.MESSAGE, '2["' + event + '",' + payload_json + "]")
+    name = _EVENT_NAMES.get(event) or orjson.dumps(event).decode()
+    pkt = eio_packet.Packet(eio_packet.MESSAGE, "2[" + name + "," + payload_json + "]")
     pkt.encode()
     return pkt
 

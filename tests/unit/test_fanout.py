@@ -97,3 +97,11 @@ class TestDirectWrite:
         sock = socket_with(transport)
         sock.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, "earlier"))
         assert sock.write_direct(event_packet("m", "{}")) is False
+
+
+def test_event_names_are_json_escaped() -> None:
+    """Any event name yields a valid Socket.IO packet."""
+    import json
+
+    pkt = event_packet('we"ird', '{"a":1}')
+    assert ['we"ird', {"a": 1}] == json.loads(pkt.encode()[2:])

@@ -27,8 +27,8 @@ from .testing import (
     ManagedProcess,
     Node,
     RedisServer,
-    _spawn,
     free_port,
+    spawn,
     wait_for_http,
 )
 
@@ -118,7 +118,7 @@ class LoadBalancer(LoopbackService):
         ]  # fmt: skip
         env = dict(os.environ)
         env["CHAT_LB_BIND"] = f"127.0.0.1:{port}"
-        process = _spawn(f"haproxy-{port}", argv, log_dir, env)
+        process = spawn(f"haproxy-{port}", argv, log_dir, env)
         try:
             _wait_listening(process, port, timeout)
         except BaseException:

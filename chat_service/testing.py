@@ -115,9 +115,10 @@ class ManagedProcess:
             return ""
 
 
-def _spawn(
+def spawn(
     name: str, argv: Sequence[str], log_dir: Path, env: Mapping[str, str] | None = None
 ) -> ManagedProcess:
+    """Start a child with its output in `log_dir/name.log` and no standard input."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
     log = log_path.open("ab")
@@ -165,7 +166,7 @@ class RedisServer:
         argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
         argv += aof if persistent else ["--appendonly", "no"]
         argv += ["--dir", str(workdir), "--protected-mode", "no"]
-        process = _spawn(f"{name}-{port}", argv, log_dir)
+        process = spawn(f"{name}-{port}", argv, log_dir)
         wait_for_port(port)
         return cls(port, process, workdir, persistent)
 
@@ -197,9 +198,18 @@ class LoopbackService:
     port: int
     process: ManagedProcess
 
+    ready_path = "/healthz"  # what answers 200 once the process can serve
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        try:
+            wait_for_http(self.url + self.ready_path, timeout=timeout)
+        except TimeoutError:
+            log = self.process.log()[-3000:]
+            raise TimeoutError(f"{self.process.name} at {self.url} not ready:\n{log}") from None
 
 
 @dataclass
@@ -207,6 +217,7 @@ class Node(LoopbackService):
     """One chat-service node process."""
 
     env: dict[str, str] = field(default_factory=dict)
+    ready_path = "/readyz"
 
     @classmethod
     def start(
@@ -223,25 +234,17 @@ class Node(LoopbackService):
         if redis_url:
             env["CHAT_REDIS_URL"] = redis_url
         env.update(extra_env or {})
-        process = _spawn(f"node-{port}", [sys.executable, "-m", "chat_service"], log_dir, env)
+        process = spawn(f"node-{port}", [sys.executable, "-m", "chat_service"], log_dir, env)
         node = cls(port, process, env)
         if wait:
             node.wait_ready()
         return node
 
-    def wait_ready(self, timeout: float = 20.0) -> None:
-        try:
-            wait_for_http(self.url + "/readyz", timeout=timeout)
-        except TimeoutError:
-            raise TimeoutError(
-                f"node {self.url} not ready:\n{self.process.log()[-3000:]}"
-            ) from None
-
     def restart(self) -> None:
         """Start a fresh process on the same port with the same settings."""
         self.process.stop()
         log_dir = self.process.log_path.parent
-        self.process = _spawn(
+        self.process = spawn(
             f"node-{self.port}-again", [sys.executable, "-m", "chat_service"], log_dir, self.env
         )
         self.wait_ready()

@@ -5,12 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..testing import LoopbackService, ManagedProcess, RedisServer, free_port, wait_for_http
+from ..testing import LoopbackService, RedisServer, free_port, spawn
 
 # A source checkout's bench/node-peer; CHAT_BENCH_PEER_DIR points elsewhere.
 PEER_DIR = Path(
@@ -59,27 +58,11 @@ class PeerNode(LoopbackService):
             "KEY_PREFIX": key_prefix,
             "NODE_ENV": "production",
         }
-        log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = log_dir / f"peer-{port}.log"
-        with log_path.open("ab") as log:
-            proc = subprocess.Popen(
-                [node, str(peer_dir / "server.js")],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-            )
-        peer = cls(port, ManagedProcess(f"peer-{port}", proc, log_path))
+        process = spawn(f"peer-{port}", [node, str(peer_dir / "server.js")], log_dir, env)
+        peer = cls(port, process)
         if wait:
             peer.wait_ready()
         return peer
-
-    def wait_ready(self, timeout: float = 20.0) -> None:
-        try:
-            wait_for_http(self.url + "/healthz", timeout=timeout)
-        except TimeoutError:
-            log = self.process.log()[-3000:]
-            raise TimeoutError(f"peer {self.url} not ready:\n{log}") from None
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from chat_service.localcluster import main
-from chat_service.testing import ManagedProcess, _spawn, free_port, wait_for_http
+from chat_service.testing import ManagedProcess, free_port, spawn, wait_for_http
 
 READY = "Ctrl-C stops everything."
 
@@ -64,7 +64,7 @@ class TestOneCommand:
             sys.executable, "-m", "chat_service", "cluster",
             "--nodes", "2", "--port", str(lb_port), "--log-dir", str(tmp_path / "logs"),
         ]  # fmt: skip
-        cluster = _spawn("cluster", argv, tmp_path)
+        cluster = spawn("cluster", argv, tmp_path)
         try:
             output = _wait_for_line(cluster, READY, timeout=60)
             wait_for_http(f"http://127.0.0.1:{lb_port}/healthz", timeout=10)
@@ -90,7 +90,7 @@ class TestOneCommand:
                 sys.executable, "-m", "chat_service", "cluster",
                 "--nodes", "1", "--port", str(port), "--log-dir", str(tmp_path / "logs"),
             ]  # fmt: skip
-            cluster = _spawn("cluster", argv, tmp_path)
+            cluster = spawn("cluster", argv, tmp_path)
             cluster.proc.wait(timeout=60)
         log = cluster.log()
         assert 1 == cluster.proc.returncode
@@ -107,7 +107,7 @@ class TestOneCommand:
             sys.executable, "-m", "chat_service", "cluster",
             "--nodes", "1", "--port", str(lb_port), "--log-dir", str(tmp_path / "logs"),
         ]  # fmt: skip
-        cluster = _spawn("cluster", argv, tmp_path)
+        cluster = spawn("cluster", argv, tmp_path)
         try:
             _wait_for_line(cluster, READY, timeout=60)
         finally:

@@ -1,17 +1,31 @@
-"""Local delivery: room feeds in order, each broadcast encoded once and queued per socket.
+"""The only module that knows python-socketio, python-engineio and aiohttp internals.
 
-python-socketio's stock `AsyncManager.emit` creates one asyncio task per recipient,
-which is most of a broadcast's cost. Here a broadcast builds one Engine.IO packet (its
-encoding is cached on the packet) and puts it straight on each socket's send queue.
-The same queues are watched for slow consumers: a client whose unsent backlog passes
-`max_queue_bytes` is disconnected instead of growing the node without bound.
+Everything else talks to `Transport` (send to a connection, broadcast to a room, enter
+and leave rooms, close a connection) and to `after_ack` (run code once an event's
+acknowledgement is queued). `tests/unit/test_transport_canary.py` checks every private
+name hooked here, so an upgrade that moves one fails loudly instead of silently
+switching a fast path off; a fallback that does happen is counted in `/metrics`.
+
+Why the hooks:
+- python-socketio's stock `AsyncManager.emit` creates one asyncio task per recipient,
+  which is most of a broadcast's cost. Here a broadcast builds one Engine.IO packet (its
+  encoding is cached on the packet) and puts it straight on each socket's send queue,
+  or writes its pre-built websocket frame to an idle socket's transport.
+- The same queues are watched for slow consumers: a client whose unsent backlog passes
+  `max_queue_bytes` is disconnected instead of growing the node without bound.
+- A join admits the joiner to live delivery only after its reply is queued (protocol:
+  no live event before the join reply), which needs the ack's send as a hook point.
+- Malformed, binary and reserved-name packets get `bad_request` instead of a traceback.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 import orjson
@@ -20,15 +34,26 @@ from engineio import async_socket
 from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 
-from .domain.models import RoomEvent
-from .domain.ordering import RoomFeed, Verdict
-from .store.base import Backlog
+from .errors import ChatError
 
 logger = logging.getLogger(__name__)
 NAMESPACE = "/"
 SLOW_CHECK_PACKETS = 32
 DIRECT_WRITE_BUFFER = 64 * 1024
-BacklogFetcher = Callable[[str, int], Awaitable[Backlog]]
+_AFTER_ACK: contextvars.ContextVar[list[Callable[[], None]] | None] = contextvars.ContextVar(
+    "after_ack", default=None
+)
+_ACK_ID = re.compile(r"^[0-9](?:\d+-)?(?:/[^,]*,)?(\d{1,15})")
+
+
+def after_ack(callback: Callable[[], None]) -> None:
+    """Run `callback` once the current event's acknowledgement is queued (or at once
+    after the handler, when the client asked for none)."""
+    pending = _AFTER_ACK.get()
+    if pending is None:
+        callback()
+    else:
+        pending.append(callback)
 
 
 def sio_room(room: str) -> str:
@@ -235,150 +260,152 @@ class FastManager(socketio.AsyncManager):  # type: ignore[misc]
             logger.exception("closing slow consumer %s failed", sid)
 
 
-class Delivery:
-    """Applies each room's ordered feed to the local sockets of that room."""
+class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
+    """AsyncServer hardened against packets python-socketio would mishandle.
 
-    def __init__(self, manager: FastManager, fetch_backlog: BacklogFetcher) -> None:
+    - An EVENT named "connect" or "disconnect" sent by a client would be passed to those
+      handlers with client-made arguments (resetting or tearing down the connection's
+      state at will): it gets a bad_request ack instead, as do events without a name.
+    - A packet that does not decode (bad JSON, nesting past the parser's depth, data that
+      is not a list) would raise inside python-socketio with no ack and a traceback per
+      packet in the log: the client gets bad_request when the packet carries an ack id.
+    - Binary packets: the protocol has none; they are answered with bad_request and their
+      attachments are dropped instead of being buffered.
+    """
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
+        sock = self.eio.sockets.get(eio_sid)
+        if sock is not None and type(sock) is async_socket.AsyncSocket:
+            sock.__class__ = FastSocket  # same state, a cheaper writer loop
+        return await super()._handle_eio_connect(eio_sid, environ)
+
+    async def _send_bad_request(self, eio_sid: str, namespace: str | None, ack_id: int) -> None:
+        reply = ChatError("bad_request", "Malformed or unsupported packet.").to_ack()
+        pkt = self.packet_class(
+            socketio.packet.ACK, namespace=namespace or "/", id=ack_id, data=[reply]
+        )
+        await self._send_packet(eio_sid, pkt)
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        sio_packet = socketio.packet
+        if isinstance(data, bytes):
+            self._binary_packet.pop(eio_sid, None)
+            return
+        try:
+            pkt = self.packet_class(encoded_packet=data)
+        except (ValueError, TypeError, RecursionError):
+            logger.debug("malformed packet from %s dropped", eio_sid)
+            match = _ACK_ID.match(data) if isinstance(data, str) else None
+            if match and self.manager.sid_from_eio_sid(eio_sid, "/"):
+                await self._send_bad_request(eio_sid, "/", int(match.group(1)))
+            return
+        kind = pkt.packet_type
+        if kind in (sio_packet.BINARY_EVENT, sio_packet.BINARY_ACK):
+            if kind == sio_packet.BINARY_EVENT and pkt.id is not None:
+                await self._send_bad_request(eio_sid, pkt.namespace, pkt.id)
+            return
+        if kind == sio_packet.EVENT:
+            await self._handle_event(eio_sid, pkt.namespace, pkt.id, pkt.data)
+        elif kind == sio_packet.ACK:
+            await self._handle_ack(eio_sid, pkt.namespace, pkt.id, pkt.data)
+        elif kind == sio_packet.CONNECT:
+            await self._handle_connect(eio_sid, pkt.namespace, pkt.data)
+        elif kind == sio_packet.DISCONNECT:
+            await self._handle_disconnect(eio_sid, pkt.namespace, self.reason.CLIENT_DISCONNECT)
+        else:
+            logger.info("unexpected packet type %s from %s dropped", kind, eio_sid)
+
+    async def _handle_event(
+        self, eio_sid: str, namespace: str | None, id: int | None, data: Any
+    ) -> None:
+        valid = isinstance(data, list) and data and isinstance(data[0], str)
+        if not valid or data[0] in self.reserved_events:
+            if id is not None and self.manager.sid_from_eio_sid(eio_sid, namespace or "/"):
+                await self._send_bad_request(eio_sid, namespace, id)
+            return
+        await super()._handle_event(eio_sid, namespace, id, data)
+
+    async def _handle_event_internal(
+        self, server: Any, sid: str, eio_sid: str, data: Any, namespace: str, id: int | None
+    ) -> None:
+        """python-socketio's own handling, then whatever the handler left for after its ack."""
+        pending: list[Callable[[], None]] = []
+        token = _AFTER_ACK.set(pending)
+        try:
+            await super()._handle_event_internal(server, sid, eio_sid, data, namespace, id)
+        finally:
+            _AFTER_ACK.reset(token)
+            for callback in pending:
+                try:
+                    callback()
+                except Exception:
+                    logger.exception("after-ack step of %s failed", sid)
+
+
+class Transport:
+    """The narrow interface the rest of the node uses to reach its connections."""
+
+    def __init__(self, sio: ChatServer, manager: FastManager) -> None:
+        self.sio = sio
         self.manager = manager
-        self._fetch = fetch_backlog
-        self.feeds: dict[str, RoomFeed] = {}
-        self._refs: dict[str, int] = {}
-        self.duplicates_dropped = 0
-        self.gaps_filled = 0
-        self._retrying: set[str] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
 
-    def open(self, room: str) -> None:
-        """A local connection is about to join `room`."""
-        self._refs[room] = self._refs.get(room, 0) + 1
-        self.feeds.setdefault(room, RoomFeed())
+    def send(self, sid: str, event: str, payload_json: str) -> bool:
+        """Queue one event for one local connection."""
+        return self.manager.send_to(sid, event_packet(event, payload_json))
 
-    def close(self, room: str) -> bool:
-        """A local connection left `room`; True when it was the last one."""
-        left = self._refs.get(room, 0) - 1
-        if left > 0:
-            self._refs[room] = left
-            return False
-        self._refs.pop(room, None)
-        self.feeds.pop(room, None)
-        return True
+    def broadcast(
+        self, room: str, event: str, payload_json: str, skip_sid: str | None = None
+    ) -> int:
+        """Queue one event, encoded once, for every connection entered in `room`."""
+        return self.manager.broadcast(sio_room(room), event_packet(event, payload_json), skip_sid)
 
-    def admit(self, room: str, sid: str, epoch: str, head: int) -> None:
-        """Start live delivery to a joiner whose history ended at `head`."""
-        feed = self.feeds[room]
-        admission = feed.admit(sid, epoch, head)
-        if admission.now:
-            for raw in admission.catch_up:
-                self.manager.send_to(sid, event_packet("message", raw))
-            self.manager.basic_enter_room(sid, NAMESPACE, sio_room(room))
+    def enter(self, sid: str, room: str) -> None:
+        self.manager.basic_enter_room(sid, NAMESPACE, sio_room(room))
 
-    def remove(self, room: str, sid: str) -> None:
-        """Stop live delivery of `room` to `sid`."""
-        feed = self.feeds.get(room)
-        if feed is not None:
-            feed.forget(sid)
+    def leave(self, sid: str, room: str) -> None:
         self.manager.basic_leave_room(sid, NAMESPACE, sio_room(room))
 
-    async def on_event(self, room: str, event: RoomEvent) -> None:
-        if event.kind == "message":
-            await self._on_message(room, event.epoch, event.seq, event.payload)
-        else:
-            pkt = event_packet(event.kind, event.payload)
-            self.manager.broadcast(sio_room(room), pkt, event.skip_sid or None)
+    def release_poll(self, sid: str) -> None:
+        self.manager.release_poll(sid)
 
-    async def _on_message(self, room: str, epoch: str, msg_id: int, raw: str) -> None:
-        feed = self.feeds.get(room)
-        if feed is None:
-            return
-        verdict = feed.judge(epoch, msg_id)
-        if verdict is Verdict.DUPLICATE:
-            self.duplicates_dropped += 1
-            return
-        if verdict is Verdict.GAP:
-            await self.refill(room, upto=msg_id - 1)
-            feed = self.feeds.get(room)
-            if feed is None or feed.judge(epoch, msg_id) is Verdict.DUPLICATE:
-                return
-        self._deliver(room, feed, epoch, msg_id, raw)
+    async def close(self, sid: str) -> None:
+        """Close a connection at the Engine.IO level, so official clients reconnect.
 
-    def _deliver(self, room: str, feed: RoomFeed, epoch: str, msg_id: int, raw: str) -> None:
-        if epoch != feed.epoch:
-            self._admit_all(room, feed.reset(epoch))
-        self.manager.broadcast(sio_room(room), event_packet("message", raw))
-        self._admit_all(room, feed.delivered(epoch, msg_id, raw))
-
-    def _retry_later(self, room: str) -> None:
-        if room in self._retrying:
-            return
-        self._retrying.add(room)
-        task = asyncio.get_running_loop().create_task(self._retry_refill(room))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _retry_refill(self, room: str) -> None:
-        delay = 0.1
-        try:
-            while room in self.feeds:
-                await asyncio.sleep(delay)
-                feed = self.feeds.get(room)
-                if feed is None:
-                    return
-                try:
-                    backlog = await self._fetch(room, feed.last_id or 0)
-                except Exception:
-                    delay = min(delay * 2, 5.0)
-                    continue
-                self._apply_backlog(room, backlog, None)
-                return
-        finally:
-            self._retrying.discard(room)
-
-    def _admit_all(self, room: str, sids: list[str]) -> None:
-        for sid in sids:
-            self.manager.basic_enter_room(sid, NAMESPACE, sio_room(room))
-
-    async def refill(self, room: str, upto: int | None = None) -> None:
-        """Deliver kept messages the feed missed (after a gap or a re-subscription).
-
-        If history cannot be read now (Redis still loading, a second blip), a background
-        retry keeps trying: a missed message with nothing after it would otherwise never
-        be noticed.
+        An Engine.IO CLOSE (not a Socket.IO disconnect, after which clients stay away)
+        is queued without waiting for it to be read: a client that has stopped reading
+        must not hold the node.
         """
-        feed = self.feeds.get(room)
-        if feed is None or feed.last_id is None:
+        eio = self.sio.eio
+        eio_sid = self.manager.eio_sid_from_sid(sid, NAMESPACE)
+        sock = eio.sockets.get(eio_sid) if eio_sid is not None else None
+        if sock is None:
             return
-        try:
-            backlog = await self._fetch(room, feed.last_id)
-        except Exception as exc:
-            logger.warning(
-                "refilling room %s from history failed (%s); will retry",
-                room,
-                exc.__class__.__name__,
-            )
-            self._retry_later(room)
-            return
-        if backlog.epoch and self.feeds.get(room) is not None:
-            feed = self.feeds[room]
-            if backlog.epoch != feed.epoch:
-                self._admit_all(room, feed.reset(backlog.epoch))
-                try:
-                    backlog = await self._fetch(room, 0)
-                except Exception:
-                    self._retry_later(room)
-                    return
-        self._apply_backlog(room, backlog, upto)
+        with suppress(Exception):
+            await sock.close(wait=False, reason=eio.reason.SERVER_DISCONNECT)
+            sock.queue.put_nowait(None)  # the writer ends and closes the websocket
+        eio.sockets.pop(eio_sid, None)
 
-    def _apply_backlog(self, room: str, backlog: Backlog, upto: int | None) -> None:
-        feed = self.feeds.get(room)
-        if feed is None:
-            return
-        if backlog.epoch and backlog.epoch != feed.epoch and feed.epoch is not None:
-            return  # history moved to another epoch meanwhile: the next refill resets
-        for msg_id, raw in backlog.messages:
-            if upto is not None and msg_id > upto:
-                break
-            if feed.judge(backlog.epoch, msg_id) is not Verdict.DUPLICATE:
-                self.gaps_filled += 1
-                self._deliver(room, feed, backlog.epoch, msg_id, raw)
-        if upto is not None and (feed.last_id or 0) < upto:
-            self._admit_all(room, feed.skipped_to(upto))
+
+def make_server(
+    *,
+    max_queue_bytes: int,
+    cors: Any,
+    max_packet_bytes: int,
+    json: Any,
+    ping_interval: float = 25.0,
+    ping_timeout: float = 20.0,
+) -> Transport:
+    """The Socket.IO server with the hooks above, and the transport facade over it."""
+    manager = FastManager(max_queue_bytes=max_queue_bytes)
+    sio = ChatServer(
+        async_mode="aiohttp",
+        client_manager=manager,
+        cors_allowed_origins=cors,
+        max_http_buffer_size=max_packet_bytes,
+        json=json,
+        logger=False,
+        engineio_logger=False,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+    )
+    return Transport(sio, manager)

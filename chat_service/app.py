@@ -20,7 +20,7 @@ from .rooms import LocalRooms
 from .routes import make_templates, security_headers, setup_routes, web_dir
 from .service import ChatService
 from .sockets import register
-from .transport import make_server
+from .transport import FALLBACKS, make_server
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ def create_app(
             "chat_feed_gap_messages": delivery.gaps_filled,
             "chat_deliveries_direct": manager.direct_writes,
             "chat_deliveries_queued": manager.queued_writes,
+            "chat_transport_fallbacks": sum(FALLBACKS.values()),
         }
 
     metrics.add_live(live)

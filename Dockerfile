@@ -9,7 +9,7 @@ WORKDIR /src
 COPY web/package.json web/package-lock.json web/
 RUN npm ci --prefix web --omit=dev --ignore-scripts --no-audit --no-fund
 
-# --- build: the package and its dependencies, from pyproject.toml, into a virtualenv --------
+# --- build: the locked dependencies, then the package, into a virtualenv --------------------
 FROM python:3.11.12-slim-bookworm AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -17,15 +17,13 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# Dependencies first, from the metadata alone (an empty package stands in for the code), so
-# editing the code does not reinstall them: this layer changes only with pyproject.toml.
-# The stub's in-tree build/ must go too: COPY keeps the real files' older mtimes, and
-# setuptools would keep the newer, empty stub over them.
+# Dependencies first, from the hashed lock alone, so editing the code does not reinstall
+# them: this layer changes only with requirements/runtime.txt (`scripts/refresh-lock`).
+COPY requirements/runtime.txt requirements/
+RUN pip install --require-hashes -r requirements/runtime.txt
 COPY pyproject.toml README.md ./
-RUN mkdir chat_service && touch chat_service/__init__.py && pip install . \
-    && rm -rf chat_service build chat_service.egg-info
 COPY chat_service/ chat_service/
-RUN pip install --no-deps --force-reinstall .
+RUN pip install --no-deps .
 
 # --- runtime: no compilers, no npm, no pip cache; runs as an unprivileged user ------------
 FROM python:3.11.12-slim-bookworm AS runtime

@@ -100,7 +100,7 @@ ENV_HELP: dict[str, str] = {
     "max_packet_bytes": "largest Engine.IO packet accepted from a client",
     "typing_interval": "seconds between typing broadcasts per connection and room",
     "shutdown_timeout": "seconds a draining node waits for clients before exiting",
-    "web_dir": "folder with templates/, static/ and node_modules/ (default: ./web of the repo)",
+    "web_dir": "folder with templates/, static/ and node_modules/ (default: the package's copy)",
     "presence_grace": "seconds a disconnected user stays listed before user_left; 0 turns it off",
 }
 

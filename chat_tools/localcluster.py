@@ -32,7 +32,10 @@ from .procs import (
     wait_for_http,
 )
 
-DEPLOY_DIR = Path(__file__).resolve().parent.parent / "deploy" / "haproxy"
+# A built package carries the config beside this module (setup.py); a checkout has deploy/.
+_PACKAGED = Path(__file__).resolve().parent / "deploy" / "haproxy"
+_CHECKOUT = Path(__file__).resolve().parent.parent / "deploy" / "haproxy"
+DEPLOY_DIR = _PACKAGED if _PACKAGED.is_dir() else _CHECKOUT
 LB_CONFIG = "haproxy.cfg"
 COMPOSE_UPSTREAMS = "upstreams.compose.cfg"
 # What the nodes get in compose too: only the load balancer reaches them.

@@ -105,7 +105,11 @@ class ManagedProcess:
 
 
 def spawn(
-    name: str, argv: Sequence[str], log_dir: Path, env: Mapping[str, str] | None = None
+    name: str,
+    argv: Sequence[str],
+    log_dir: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> ManagedProcess:
     """Start a child with its output in `log_dir/name.log` and no standard input."""
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -117,6 +121,7 @@ def spawn(
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         env=dict(env) if env is not None else None,
+        cwd=cwd,
     )
     log.close()
     return ManagedProcess(name, proc, log_path)

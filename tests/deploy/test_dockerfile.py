@@ -190,21 +190,28 @@ class TestInstall:
         assert [True, True] == [c in readme for c in commands]
         assert [True, True] == [c in runs for c in commands]
 
-    def test_web_client_lands_where_the_app_looks(self, final: Stage) -> None:
-        """socket.io.min.js is copied under CHAT_WEB_DIR/node_modules/socket.io-client/dist."""
-        web_dir = PurePosixPath(final.env()["CHAT_WEB_DIR"])
-        workdir = PurePosixPath(final.last("WORKDIR") or "/")
-        copies = [c.split() for c in final.all("COPY") if c.startswith("--from=web")]
-        destinations = [workdir / words[-1] for words in copies]
-        assert [web_dir / "node_modules/socket.io-client/dist"] == destinations
+    def test_wheel_is_built_with_the_browser_side(self, stages: list[Stage]) -> None:
+        """Templates, static files, the pinned client and setup.py are in place before the
+        package is built, so the wheel carries them (setup.py copies them in)."""
+        build = stages[1]
+        copies = [c.split() for c in build.all("COPY")]
+        destinations = [words[-1].rstrip("/") for words in copies]
+        client = [w for w in copies if w[0] == "--from=web"]
+        assert [["--from=web"]] == [w[:1] for w in client]
+        assert {
+            "web/templates",
+            "web/static",
+            "web/node_modules/socket.io-client/dist",
+            "deploy/haproxy",
+            "chat_service",
+            "chat_tools",
+        } <= set(destinations)
+        assert any("setup.py" in c for c in build.all("COPY"))
 
-    def test_templates_and_static_are_in_the_web_dir(self, final: Stage) -> None:
-        """web/templates and web/static end up in CHAT_WEB_DIR."""
-        web_dir = PurePosixPath(final.env()["CHAT_WEB_DIR"])
-        workdir = PurePosixPath(final.last("WORKDIR") or "/")
-        local = [c.split() for c in final.all("COPY") if not c.startswith("--")]
-        destinations = sorted(str(workdir / words[-1]) for words in local)
-        assert [f"{web_dir}/static", f"{web_dir}/templates"] == destinations
+    def test_runtime_needs_only_the_virtualenv(self, final: Stage) -> None:
+        """The runtime copies the built virtualenv and nothing else; no CHAT_WEB_DIR."""
+        assert ["--from=build /opt/venv /opt/venv"] == final.all("COPY")
+        assert "CHAT_WEB_DIR" not in final.env()
 
 
 class TestRuntime:

@@ -237,11 +237,16 @@ class Node(LoopbackService):
     def restart(self) -> None:
         """Start a fresh process on the same port with the same settings."""
         self.process.stop()
+        self.respawn()
+        self.wait_ready()
+
+    def respawn(self) -> None:
+        """A fresh process on the same port with the same settings, once this one is gone;
+        does not wait for it to be ready."""
         log_dir = self.process.log_path.parent
         self.process = spawn(
             f"node-{self.port}-again", [sys.executable, "-m", "chat_service"], log_dir, self.env
         )
-        self.wait_ready()
 
 
 @contextlib.contextmanager

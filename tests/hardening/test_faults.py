@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from chat_service.testing import Node, RedisServer, ResilientClient, cluster, http_get
+from chat_tools.clients import ResilientClient, http_get
+from chat_tools.procs import Node, RedisServer, cluster
 
 pytestmark = pytest.mark.redis
 ENV = {"CHAT_NODE_TIMEOUT": "3", "CHAT_RATE_LIMIT": "0", "CHAT_HISTORY_SIZE": "10000"}

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from chat_service.testing import ChatClient, Node, RawSocket, http_get
+from chat_tools.clients import ChatClient, RawSocket, http_get
+from chat_tools.procs import Node
 
 NASTY_PAYLOADS: list[Any] = [
     None,

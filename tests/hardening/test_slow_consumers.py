@@ -8,7 +8,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from chat_service.testing import Node, RawSocket, http_get, node_rss_kib
+from chat_tools.clients import RawSocket, http_get
+from chat_tools.procs import Node, node_rss_kib
 
 FIGURES = Path(__file__).resolve().parents[2] / "test-artifacts" / "figures.json"
 

@@ -13,7 +13,7 @@ from fuzzing import json_values
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chat_service.testing import ChatClient, ServedApp, http_get, make_settings
+from chat_tools.clients import ChatClient, ServedApp, http_get, make_settings
 
 SECRET = "a-test-secret-that-is-32-bytes!!"
 Connect = Callable[..., Any]

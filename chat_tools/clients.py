@@ -239,6 +239,7 @@ class ResilientClient:
         self._turn = 0
         self._client: ChatClient | None = None
         self._ready = asyncio.Event()
+        self._dropped = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._held: list[dict[str, Any]] | None = None
@@ -305,7 +306,7 @@ class ResilientClient:
             self._client = await self._connect_and_join()
             if self.reconnects:
                 self.rejoin_seconds.append(time.monotonic() - dropped_at)
-            dropped = asyncio.Event()
+            dropped = self._dropped = asyncio.Event()
             self._client.sio.on("disconnect", functools.partial(_set_event, dropped))
             self._ready.set()
             if self._client.sio.connected:
@@ -313,6 +314,23 @@ class ResilientClient:
             if not self._stopping:
                 self.reconnects += 1
                 self._ready.clear()
+
+    @staticmethod
+    async def _call_unless_dropped(
+        client: ChatClient, dropped: asyncio.Event, payload: dict[str, Any]
+    ) -> Any:
+        """The ack, or None as soon as the connection drops (as the page's outbox does:
+        an ack that can no longer come is not waited for)."""
+        call = asyncio.ensure_future(client.call("send_message", payload, timeout=3))
+        drop = asyncio.ensure_future(dropped.wait())
+        try:
+            await asyncio.wait({call, drop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            drop.cancel()
+        if not call.done():
+            call.cancel()
+            return None
+        return None if call.exception() else call.result()
 
     async def send(self, text: str, deadline: float = 40.0) -> int | None:
         """Send with a client_id, retrying with it until acknowledged or `deadline`
@@ -326,12 +344,9 @@ class ResilientClient:
                 await asyncio.wait_for(self._ready.wait(), max(give_up - time.monotonic(), 0.01))
             except TimeoutError:
                 break
-            client = self._client
+            client, dropped = self._client, self._dropped
             assert client is not None
-            try:
-                reply = await client.call("send_message", payload, timeout=3)
-            except Exception:
-                reply = None
+            reply = await self._call_unless_dropped(client, dropped, payload)
             if reply and reply.get("ok"):
                 if reply.get("duplicate"):
                     self.duplicate_acks += 1

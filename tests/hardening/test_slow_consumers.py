@@ -38,7 +38,7 @@ async def read_messages(sock: RawSocket, count: int, timeout: float, ids: list[i
 
 async def test_slow_consumers_are_cut_off(start_node: Callable[..., Node]) -> None:
     """Readers that stall are disconnected past the backlog limit; everyone else gets all."""
-    node = start_node(rate_limit=0, max_queue_bytes=256 * 1024)
+    node = start_node(rate_limit=0, max_queue_bytes=256 * 1024, presence_grace=0)
     sender = await RawSocket(node.url).open()
     reader = await RawSocket(node.url).open()
     await sender.call("join", {"room": "flood", "name": "sender"})

@@ -62,12 +62,17 @@ class TestNodeField:
 
     def test_tag_node_replaces_an_earlier_tag(self) -> None:
         """Tagging twice (tests run several nodes in one process) leaves one filter."""
-        setup_logging("INFO", "json")
-        tag_node("a")
-        tag_node("b")
-        (handler,) = logging.getLogger().handlers
-        assert ["b"] == [f.node for f in handler.filters if isinstance(f, NodeField)]
-        handler.filters.clear()
+        root = logging.getLogger()
+        saved = (root.handlers[:], root.level)
+        try:
+            setup_logging("INFO", "json")
+            tag_node("a")
+            tag_node("b")
+            (handler,) = root.handlers
+            assert ["b"] == [f.node for f in handler.filters if isinstance(f, NodeField)]
+        finally:
+            root.handlers[:], level = saved
+            root.setLevel(level)
 
 
 class _Sent(web.Response):

@@ -1,4 +1,4 @@
-"""The `chat-service` command: run a node (default), `bench`, or a local `cluster`."""
+"""The `chat-service` command: run a node (default), `bench`, a local `cluster`, or a `soak`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from chat_tools.bench.cli import main as bench_main
 
         return bench_main(args[1:])
+    if args and args[0] == "soak":
+        from chat_tools.soak.cli import main as soak_main
+
+        return soak_main(args[1:])
     if args and args[0] == "cluster":
         from chat_tools.localcluster import main as cluster_main
 

@@ -271,6 +271,11 @@ class ResilientClient:
         return self.received[-1] if self.received else self._since
 
     @property
+    def last_message(self) -> dict[str, Any] | None:
+        """The last message this member showed, or the one it resumed after."""
+        return self._last
+
+    @property
     def last_id(self) -> int:
         return int(self._last["id"]) if self._last else 0
 

@@ -104,7 +104,7 @@ class Person:
         if tab is None:
             return
         member = tab.member
-        since = member.received[-1] if member.received else None
+        since = member.last_message
         await member.stop()
         fresh = self._member(room, tab.view, since)
         try:

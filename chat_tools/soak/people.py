@@ -160,8 +160,8 @@ class Person:
             self._count("switch")
             await self.leave(self.rng.choice(rooms))
             await self.enter(self.rng.choice(self.world.rooms))
-        elif len(rooms) < 3:
-            self._count("join")
+        elif len(rooms) < 2 or (len(rooms) == 2 and self.rng.random() < 0.5):
+            self._count("join")  # joins balance leaves: the number of tabs stays level
             await self.enter(self.rng.choice(self.world.rooms))
         elif rooms:
             self._count("leave")

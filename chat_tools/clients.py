@@ -104,6 +104,11 @@ class ChatClient:
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await self.sio.disconnect()
+        # A connect that failed leaves Engine.IO's HTTP session open ("Unclosed client session").
+        http = getattr(self.sio.eio, "http", None)
+        if http is not None and not http.closed:
+            with contextlib.suppress(Exception):
+                await http.close()
 
 
 class RawSocket:

@@ -49,6 +49,7 @@ class Settings:
     shutdown_timeout: float = 8.0
     web_dir: str | None = None
     presence_grace: float = 5.0
+    access_log: bool = True
     auth_secret: str | None = field(default=None, repr=False)
     auth_public_key: str | None = None
     auth_audience: str | None = None
@@ -125,14 +126,36 @@ ENV_HELP: dict[str, str] = {
     "max_packet_bytes": "largest Engine.IO packet accepted from a client",
     "typing_interval": "seconds between typing broadcasts per connection and room",
     "shutdown_timeout": "seconds a draining node waits for clients before exiting",
-    "web_dir": "folder with templates/, static/ and node_modules/ (default: ./web of the repo)",
+    "web_dir": "folder with templates/, static/ and node_modules/ of the browser side",
     "presence_grace": "seconds a disconnected user stays listed before user_left; 0 turns it off",
+    "access_log": "one line per HTTP request (probes and Engine.IO polls at DEBUG)",
     "auth_secret": "turns identity on: HS256 secret that signs tokens (at least 32 bytes)",
     "auth_public_key": "turns identity on: PEM file with the RS256 or ES256 public key",
     "auth_audience": "with identity on: the `aud` every token must carry",
     "auth_issuer": "with identity on: the `iss` every token must carry",
     "auth_leeway": "with identity on: seconds of clock skew allowed on `exp` (at most 30)",
 }
+
+# How a default reads where it is not simply its value (`--help`, the README's table).
+_DEFAULT_TEXT: dict[str, str] = {
+    "rate_limit": "20/10",
+    "allowed_origins": "same origin",
+    "web_dir": "the package's copy",
+}
+
+
+def default_text(name: str) -> str:
+    """A setting's default, written the way its variable would be set."""
+    if name in _DEFAULT_TEXT:
+        return _DEFAULT_TEXT[name]
+    value = Settings.__dataclass_fields__[name].default
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def env_name(name: str) -> str:
@@ -245,6 +268,7 @@ def _parse_field(name: str, raw: str) -> Any:
         "shutdown_timeout": lambda r: _float(name, r, minimum=0.0),
         "web_dir": lambda r: r.strip() or None,
         "presence_grace": lambda r: _float(name, r, minimum=0.0),
+        "access_log": lambda r: _bool(name, r),
         "auth_secret": lambda r: r or None,
         "auth_public_key": lambda r: r.strip() or None,
         "auth_audience": lambda r: r.strip() or None,
@@ -276,7 +300,7 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
             dest=f.name,
             default=None,
             metavar=env_name(f.name),
-            help=f"{ENV_HELP[f.name]} (env {env_name(f.name)})",
+            help=f"{ENV_HELP[f.name]} (env {env_name(f.name)}; default: {default_text(f.name)})",
         )
 
 
@@ -297,9 +321,31 @@ def load_settings(
     return Settings(**values)
 
 
+COMMANDS = """commands:
+  run        a chat node, with the options above (the default when no command is given)
+  cluster    Redis, N nodes and HAProxy on this machine (chat-service cluster --help)
+  bench      the load generator (chat-service bench --help)
+
+Every option can also be set by the environment variable shown; a flag wins."""
+
+
+def node_parser() -> argparse.ArgumentParser:
+    """`chat-service [run] [options]`: every setting with its variable and default."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="chat-service",
+        usage="chat-service [run|cluster|bench] [options]",
+        description="A real-time multi-room chat node (aiohttp + python-socketio, Redis).",
+        epilog=COMMANDS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"chat-service {__version__}")
+    add_setting_flags(parser)
+    return parser
+
+
 def parse_args(argv: Sequence[str] | None = None) -> Settings:
     """Settings for the node from flags and the environment."""
-    parser = argparse.ArgumentParser(prog="chat-service")
-    add_setting_flags(parser)
-    ns = parser.parse_args(argv)
+    ns = node_parser().parse_args(argv)
     return load_settings(argv_values=vars(ns))

@@ -29,13 +29,17 @@ SECURITY_HEADERS = {
 
 
 def web_dir(configured: str | None) -> Path:
-    """templates/, static/ and node_modules/ of the browser side."""
+    """templates/, static/ and node_modules/ of the browser side.
+
+    CHAT_WEB_DIR wins; then the copy a built package carries (setup.py puts it beside this
+    module); then the checkout's web/, for a source tree or an editable install.
+    """
     if configured:
         return Path(configured)
-    beside_source = Path(__file__).resolve().parent.parent / "web"
-    if beside_source.is_dir():  # a checkout or an editable install
-        return beside_source
-    return Path.cwd() / "web"  # `pip install .` run from the repository
+    packaged = Path(__file__).resolve().parent / "web"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "web"
 
 
 def make_templates(root: Path) -> jinja2.Environment:

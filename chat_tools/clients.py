@@ -261,13 +261,13 @@ class ResilientClient:
         self._turn = 0
         self._client: ChatClient | None = None
         self._ready = asyncio.Event()
+        self._dropped = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._held: list[dict[str, Any]] | None = None
         self.backoff = backoff or Backoff()
         self._since = since
         self._observer = observer
-        self._dropped = asyncio.Event()
         self.drop_after = drop_after  # unanswered sends in a row before reconnecting; 0: never
         self.last_ack: dict[str, Any] | None = None
 
@@ -367,7 +367,7 @@ class ResilientClient:
                 continue  # the service is still away: keep trying, as the page does
             if self.reconnects:
                 self.rejoin_seconds.append(time.monotonic() - dropped_at)
-            self._dropped = dropped = asyncio.Event()
+            dropped = self._dropped = asyncio.Event()
             self._client.sio.on("disconnect", functools.partial(_set_event, dropped))
             self._ready.set()
             if self._client.sio.connected:
@@ -377,6 +377,23 @@ class ResilientClient:
             if not self._stopping:
                 self.reconnects += 1
                 self._ready.clear()
+
+    @staticmethod
+    async def _call_unless_dropped(
+        client: ChatClient, dropped: asyncio.Event, payload: dict[str, Any]
+    ) -> Any:
+        """The ack, or None as soon as the connection drops (as the page's outbox does:
+        an ack that can no longer come is not waited for)."""
+        call = asyncio.ensure_future(client.call("send_message", payload, timeout=3))
+        drop = asyncio.ensure_future(dropped.wait())
+        try:
+            await asyncio.wait({call, drop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            drop.cancel()
+        if not call.done():
+            call.cancel()
+            return None
+        return None if call.exception() else call.result()
 
     async def send(self, text: str, deadline: float = 40.0) -> int | None:
         """Send with a client_id, retrying with it until acknowledged or `deadline`
@@ -391,13 +408,11 @@ class ResilientClient:
                 await asyncio.wait_for(self._ready.wait(), max(give_up - time.monotonic(), 0.01))
             except TimeoutError:
                 break
-            client = self._client
+            client, dropped = self._client, self._dropped
             assert client is not None
-            try:
-                reply = await client.call("send_message", payload, timeout=3)
-            except Exception:
-                reply = None
-                unanswered += 1
+            reply = await self._call_unless_dropped(client, dropped, payload)
+            if reply is None and not dropped.is_set():
+                unanswered += 1  # no ack in time on a connection that looks alive
                 if self.drop_after and unanswered % self.drop_after == 0:
                     await self.drop()
             if reply and reply.get("ok"):

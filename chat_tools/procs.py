@@ -105,7 +105,11 @@ class ManagedProcess:
 
 
 def spawn(
-    name: str, argv: Sequence[str], log_dir: Path, env: Mapping[str, str] | None = None
+    name: str,
+    argv: Sequence[str],
+    log_dir: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> ManagedProcess:
     """Start a child with its output in `log_dir/name.log` and no standard input."""
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -117,6 +121,7 @@ def spawn(
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         env=dict(env) if env is not None else None,
+        cwd=cwd,
     )
     log.close()
     return ManagedProcess(name, proc, log_path)
@@ -232,11 +237,16 @@ class Node(LoopbackService):
     def restart(self) -> None:
         """Start a fresh process on the same port with the same settings."""
         self.process.stop()
+        self.respawn()
+        self.wait_ready()
+
+    def respawn(self) -> None:
+        """A fresh process on the same port with the same settings, once this one is gone;
+        does not wait for it to be ready."""
         log_dir = self.process.log_path.parent
         self.process = spawn(
             f"node-{self.port}-again", [sys.executable, "-m", "chat_service"], log_dir, self.env
         )
-        self.wait_ready()
 
 
 @contextlib.contextmanager

@@ -221,7 +221,7 @@ async def test_kill_9_is_invisible_to_the_others(tmp_path: Path) -> None:
             },
         )
         assert (None not in back, [], 0) == (True, watched, sum(u.failed_sends for u in users))
-        assert until_all_send < 10
+        assert until_all_send < 5  # measured: about 0.5 s here
         for room in range(10):
             expected = sorted(["watcher" + str(room), *(f"user{i}" for i in range(room, 100, 10))])
             reply = await watchers[room]._client.call("members", {"room": f"room{room}"})  # type: ignore[union-attr]

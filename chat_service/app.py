@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -60,6 +61,7 @@ def create_app(
             "chat_rooms": len(rooms.served),
             "chat_room_members": sum(len(c.rooms) for c in service.connections.values()),
             "chat_backend_up": 1.0 if runtime.backend_up() else 0.0,
+            "chat_asyncio_tasks": float(len(asyncio.all_tasks())),
             "chat_slow_consumer_disconnects": manager.slow_consumer_disconnects,
             "chat_feed_duplicates_dropped": delivery.duplicates_dropped,
             "chat_feed_gap_messages": delivery.gaps_filled,

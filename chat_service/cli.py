@@ -1,7 +1,7 @@
-"""The `chat-service` command: `run` a node (the default), `bench`, or a local `cluster`.
+"""The `chat-service` command: `run` a node (default), `bench`, a local `cluster`, a `soak`.
 
-`bench` and `cluster` live in `chat_tools` and are imported only when asked for, so a
-node never loads them.
+`bench`, `cluster` and `soak` live in `chat_tools` and are imported only when asked for,
+so a node never loads them.
 """
 
 from __future__ import annotations
@@ -15,13 +15,17 @@ from .config import SettingsError, parse_args
 def main(argv: Sequence[str] | None = None) -> int:
     """Dispatch on the first word; anything else is a node's settings flags."""
     args = list(sys.argv[1:] if argv is None else argv)
-    command = args[0] if args and args[0] in ("run", "bench", "cluster") else "run"
+    command = args[0] if args and args[0] in ("run", "bench", "cluster", "soak") else "run"
     if args and args[0] == command:
         args = args[1:]
     if command == "bench":
         from chat_tools.bench.cli import main as bench_main
 
         return bench_main(args)
+    if command == "soak":
+        from chat_tools.soak.cli import main as soak_main
+
+        return soak_main(args)
     if command == "cluster":
         from chat_tools.localcluster import main as cluster_main
 

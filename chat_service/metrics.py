@@ -38,6 +38,7 @@ class _LiveCollector(Collector):
             "chat_rooms": "Rooms with members connected to this node",
             "chat_room_members": "Room memberships held by connections on this node",
             "chat_backend_up": "1 when the backend (Redis and its subscription) is reachable",
+            "chat_asyncio_tasks": "Asyncio tasks alive in the event loop (a leak shows here)",
         }
         counters = {
             "chat_slow_consumer_disconnects": "Clients closed for a send backlog over the limit",

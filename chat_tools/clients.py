@@ -23,6 +23,7 @@ from aiohttp import web
 
 from chat_service.config import Settings
 
+from .backoff import Backoff
 from .procs import free_port
 
 
@@ -103,6 +104,11 @@ class ChatClient:
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await self.sio.disconnect()
+        # A connect that failed leaves Engine.IO's HTTP session open ("Unclosed client session").
+        http = getattr(self.sio.eio, "http", None)
+        if http is not None and not http.closed:
+            with contextlib.suppress(Exception):
+                await http.close()
 
 
 class RawSocket:
@@ -220,9 +226,25 @@ class ResilientClient:
     `epoch` of the last message it saw. Sends carry a `client_id` and are retried with it
     until acknowledged, so a retry is never shown twice. Every message it is shown, live
     or recovered, lands in `received`, so a test can count losses and duplicates.
+
+    Reconnect attempts wait a jittered, capped exponential `backoff`, so the clients of
+    a dead node do not all come back in the same instant. `since` is the last message an
+    earlier tab showed (a reload resumes after it); `observer` sees every message shown,
+    `reset`s and presence events, for tools that keep their own record.
     """
 
-    def __init__(self, urls: Sequence[str], room: str, name: str, key: str | None = None) -> None:
+    def __init__(
+        self,
+        urls: Sequence[str],
+        room: str,
+        name: str,
+        key: str | None = None,
+        *,
+        backoff: Backoff | None = None,
+        since: dict[str, Any] | None = None,
+        observer: Callable[[str, Any], None] | None = None,
+        drop_after: int = 0,
+    ) -> None:
         self.urls = list(urls)
         self.room = room
         self.name = name
@@ -243,14 +265,41 @@ class ResilientClient:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._held: list[dict[str, Any]] | None = None
+        self.backoff = backoff or Backoff()
+        self._since = since
+        self._observer = observer
+        self.drop_after = drop_after  # unanswered sends in a row before reconnecting; 0: never
+        self.last_ack: dict[str, Any] | None = None
+
+    @property
+    def _last(self) -> dict[str, Any] | None:
+        return self.received[-1] if self.received else self._since
+
+    @property
+    def last_message(self) -> dict[str, Any] | None:
+        """The last message this member showed, or the one it resumed after."""
+        return self._last
 
     @property
     def last_id(self) -> int:
-        return int(self.received[-1]["id"]) if self.received else 0
+        return int(self._last["id"]) if self._last else 0
 
     @property
     def epoch(self) -> str | None:
-        return str(self.received[-1]["epoch"]) if self.received else None
+        return str(self._last["epoch"]) if self._last else None
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def _show(self, message: dict[str, Any]) -> None:
+        self.received.append(message)
+        if self._observer is not None:
+            self._observer("message", message)
+
+    def _presence(self, event: str, data: Any) -> None:
+        if self._observer is not None:
+            self._observer(event, data)
 
     def ids(self) -> list[int]:
         return [int(m["id"]) for m in self.received]
@@ -265,32 +314,40 @@ class ResilientClient:
             if self._held is not None:
                 self._held.append(data)  # a live event that overtook the join's ack
             else:
-                self.received.append(data)
+                self._show(data)
 
     async def _connect_and_join(self) -> ChatClient:
         deadline = time.monotonic() + 30
+        attempt = 0
         while True:
+            if attempt or self.reconnects:  # the first connection of all is not a reconnect
+                await asyncio.sleep(self.backoff.delay(attempt))
+            attempt += 1
             url = self.urls[self._turn % len(self.urls)]
             self._turn += 1
             client = ChatClient(self.name)
             client.sio.on("message", self._on_message)
+            for event in ("user_joined", "user_left"):
+                client.sio.on(event, functools.partial(self._presence, event))
             self._held = []
             try:
                 await client.connect(url, timeout=3)
                 payload: dict[str, Any] = {"room": self.room, "name": self.name, "key": self.key}
-                if self.received:
+                if self._last is not None:
                     payload["since"] = self.last_id
                     payload["epoch"] = self.epoch
                 reply = await client.call("join", payload, timeout=5)
                 if reply.get("ok") and reply.get("reset"):
                     self.resets += 1  # the history we knew is gone: start over in the new one
                     self.received.clear()
+                    self._since = None
+                    self._presence("reset", reply)
                 if reply.get("ok"):
                     # History first, then live events that arrived before the ack: the
                     # server admits the joiner before it sends the join's reply.
                     for message in [*reply["history"], *self._held]:
                         if message["id"] > self.last_id:
-                            self.received.append(message)
+                            self._show(message)
                     self._held = None
                     return client
             except Exception:  # a node that is down or draining: try the next one
@@ -298,12 +355,16 @@ class ResilientClient:
             await client.close()
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{self.name} could not rejoin: {reply}")
-            await asyncio.sleep(0.2)
 
     async def _run(self) -> None:
         while not self._stopping:
             dropped_at = time.monotonic()
-            self._client = await self._connect_and_join()
+            try:
+                self._client = await self._connect_and_join()
+            except TimeoutError:
+                if self._ready.is_set() or not self.reconnects:
+                    raise  # the first join failed: start() reports it
+                continue  # the service is still away: keep trying, as the page does
             if self.reconnects:
                 self.rejoin_seconds.append(time.monotonic() - dropped_at)
             dropped = self._dropped = asyncio.Event()
@@ -311,6 +372,8 @@ class ResilientClient:
             self._ready.set()
             if self._client.sio.connected:
                 await dropped.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._client.close(), 3)
             if not self._stopping:
                 self.reconnects += 1
                 self._ready.clear()
@@ -339,6 +402,7 @@ class ResilientClient:
         client_id = f"{self.key[:8]}-{self._sent}"
         payload = {"room": self.room, "text": text, "client_id": client_id}
         give_up = time.monotonic() + deadline
+        unanswered = 0
         while time.monotonic() < give_up:
             try:
                 await asyncio.wait_for(self._ready.wait(), max(give_up - time.monotonic(), 0.01))
@@ -347,16 +411,34 @@ class ResilientClient:
             client, dropped = self._client, self._dropped
             assert client is not None
             reply = await self._call_unless_dropped(client, dropped, payload)
+            if reply is None and not dropped.is_set():
+                unanswered += 1  # no ack in time on a connection that looks alive
+                if self.drop_after and unanswered % self.drop_after == 0:
+                    await self.drop()
             if reply and reply.get("ok"):
                 if reply.get("duplicate"):
                     self.duplicate_acks += 1
                 msg_id = int(reply["message"]["id"])
                 self.acked.append(msg_id)
+                self.last_ack = reply["message"]
                 return msg_id
             self.retries += 1
             await asyncio.sleep(0.1)
         self.failed_sends += 1
         return None
+
+    async def drop(self) -> None:
+        """Give up on this connection (it answers nothing) and reconnect, as a person
+        reloading a stuck page would."""
+        self._ready.clear()
+        self._dropped.set()
+
+    async def call(self, event: str, payload: Any, timeout: float = 3.0) -> Any:
+        """An acknowledged event on the current connection; raises if there is none."""
+        client = self._client
+        if client is None or not self._ready.is_set():
+            raise ConnectionError("not connected")
+        return await client.call(event, payload, timeout=timeout)
 
     async def wait_for_ids(self, expected: list[int], timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout

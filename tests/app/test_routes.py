@@ -185,6 +185,7 @@ class TestOperations:
             "chat_dead_node_sweeps_total",
             "chat_slow_consumer_disconnects_total",
             "chat_backend_up 1.0",
+            "chat_asyncio_tasks ",
         ):
             assert name in text, name
 

@@ -1,0 +1,1 @@
+"""`chat-service soak`: a cluster under people-like churn and scheduled faults, for hours."""

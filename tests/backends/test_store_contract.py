@@ -14,8 +14,9 @@ import pytest
 
 from chat_service.backends.base import DEDUPE_MS, Bus, NameTaken, Store
 from chat_service.backends.memory import MemoryBus, MemoryStore
-from chat_service.backends.redis import RedisStore, make_client
+from chat_service.backends.redis import RedisStore
 from chat_service.backends.redis_bus import RedisBus
+from chat_service.backends.redis_clients import make_client
 from chat_service.backends.wire import RoomEvent
 from chat_service.testing import RedisServer
 

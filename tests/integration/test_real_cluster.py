@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from chat_service.backends.redis import make_client
+from chat_service.backends.redis_clients import make_client
 from chat_service.testing import ChatClient, Node, RedisServer, cluster
 
 pytestmark = pytest.mark.redis

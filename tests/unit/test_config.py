@@ -90,7 +90,7 @@ class TestLoad:
             ({"CHAT_HISTORY_SIZE": "0"}, "CHAT_HISTORY_SIZE must be at least 1"),
             ({"CHAT_RATE_LIMIT": "20"}, "CHAT_RATE_LIMIT must be COUNT/SECONDS or 0"),
             ({"CHAT_RATE_LIMIT": "x/10"}, "CHAT_RATE_LIMIT must be a whole number"),
-            ({"CHAT_REDIS_URL": "http://x"}, "CHAT_REDIS_URL must be a redis://"),
+            ({"CHAT_REDIS_URL": "http://x"}, "CHAT_REDIS_URL is not usable"),
             ({"CHAT_ALLOWED_ORIGINS": "example.com"}, "CHAT_ALLOWED_ORIGINS entries"),
             ({"CHAT_NODE_TIMEOUT": "nan"}, "CHAT_NODE_TIMEOUT must be a finite number"),
             ({"CHAT_LOG_LEVEL": "LOUD"}, "CHAT_LOG_LEVEL must be one of"),

@@ -55,6 +55,11 @@ def _in_sync(port: int) -> bool:
     return bool(info["role"] == "slave" and info.get("master_link_status") == "up")
 
 
+def wait_in_sync(port: int, timeout: float = 30.0) -> None:
+    """Block until the replica on `port` follows its master with the link up."""
+    _until(lambda: _in_sync(port), timeout, f"the replica on {port} to sync")
+
+
 @dataclass
 class RedisInstance:
     """One redis-server (or sentinel) process and the arguments to start it again."""
@@ -83,7 +88,7 @@ class RedisInstance:
             self.process.stop()
 
 
-def _server_argv(port: int, workdir: Path, *extra: str) -> list[str]:
+def server_argv(port: int, workdir: Path, *extra: str) -> list[str]:
     workdir.mkdir(parents=True, exist_ok=True)
     return [
         _binary(),
@@ -117,7 +122,7 @@ class ClusterTopology:
         nodes = []
         for _ in range(6 if replicas else 3):
             port, bus = free_port(), free_port()
-            argv = _server_argv(
+            argv = server_argv(
                 port,
                 workdir / str(port),
                 "--cluster-enabled", "yes",
@@ -213,9 +218,9 @@ class SentinelTopology:
         workdir = Path(tempfile.mkdtemp(prefix="chat-sentinel-"))
         master_port, replica_port = free_port(), free_port()
         master = RedisInstance.start(
-            master_port, _server_argv(master_port, workdir / "master"), log_dir, "master"
+            master_port, server_argv(master_port, workdir / "master"), log_dir, "master"
         )
-        replica_argv = _server_argv(
+        replica_argv = server_argv(
             replica_port, workdir / "replica", "--replicaof", "127.0.0.1", str(master_port)
         )
         replica = RedisInstance.start(replica_port, replica_argv, log_dir, "replica")

@@ -13,11 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from redis_topologies import SENTINEL_PASSWORD, ClusterTopology, SentinelTopology
+from redis_topologies import (
+    SENTINEL_PASSWORD,
+    ClusterTopology,
+    RedisInstance,
+    SentinelTopology,
+    server_argv,
+    wait_in_sync,
+)
 from test_real_cluster import ENV, TestDelivery, TestNodeDeath, connect, record
 
 from chat_service.backends.keys import Keys
-from chat_service.testing import ChatClient, Node, ResilientClient
+from chat_service.backends.redis import RedisStore
+from chat_service.backends.redis_clients import make_client
+from chat_service.errors import BackendUnavailable
+from chat_service.testing import ChatClient, Node, ResilientClient, free_port
 
 pytestmark = pytest.mark.redis
 __all__ = ["TestDelivery", "TestNodeDeath", "connect"]  # the cluster tier, run again here
@@ -169,3 +179,48 @@ async def test_master_killed_under_traffic(kind: str, tmp_path: Path) -> None:
         for node in started:
             node.process.stop()
         await asyncio.to_thread(topology.stop)
+
+
+@pytest.fixture
+def master_and_replica(tmp_path: Path) -> Iterator[tuple[RedisInstance, RedisInstance]]:
+    """A master and one replica, no sentinels: the replica is stopped by hand."""
+    master_port, replica_port = free_port(), free_port()
+    master = RedisInstance.start(
+        master_port, server_argv(master_port, tmp_path / "m"), tmp_path, "master"
+    )
+    replica = RedisInstance.start(
+        replica_port,
+        server_argv(replica_port, tmp_path / "r", "--replicaof", "127.0.0.1", str(master_port)),
+        tmp_path,
+        "replica",
+    )
+    yield master, replica
+    replica.stop()
+    master.stop()
+
+
+async def test_min_replicas_withholds_the_ack(
+    master_and_replica: tuple[RedisInstance, RedisInstance],
+) -> None:
+    """CHAT_REDIS_MIN_REPLICAS=1: with the replica gone a send is `unavailable`; the retry
+    with its client_id, once the replica is back, answers the message stored the first time."""
+    master, replica = master_and_replica
+    client = make_client(f"redis://127.0.0.1:{master.port}/0")
+    store = RedisStore(client, node_id="n1", min_replicas=1, op_timeout=1.0)
+    try:
+        await asyncio.to_thread(wait_in_sync, replica.port)
+        first = await store.append_message("lobby", "Ann", "one", 1, "c1")
+        replica.kill()
+        with pytest.raises(BackendUnavailable):
+            await store.append_message("lobby", "Ann", "two", 2, "c2")
+        replica.start_again()
+        await asyncio.to_thread(wait_in_sync, replica.port)
+        retry = await store.append_message("lobby", "Ann", "two", 3, "c2")
+        assert (1, 2, True, "two") == (
+            first.message["id"],
+            retry.message["id"],
+            retry.duplicate,
+            retry.message["text"],
+        )
+    finally:
+        await store.close()

@@ -202,7 +202,7 @@ def _parse_field(name: str, raw: str) -> Any:
         "host": lambda r: r.strip() or "0.0.0.0",
         "port": lambda r: _int(name, r, minimum=0, maximum=65535),
         "redis_url": parse_redis_url,
-        "redis_prefix": lambda r: r,
+        "redis_prefix": _parse_prefix,
         "redis_min_replicas": lambda r: _int(name, r, minimum=0, maximum=16),
         "redis_tls_ca_file": lambda r: r.strip() or None,
         "redis_tls_verify": lambda r: _bool(name, r),
@@ -224,6 +224,13 @@ def _parse_field(name: str, raw: str) -> Any:
         "presence_grace": lambda r: _float(name, r, minimum=0.0),
     }
     return parsers[name](raw)
+
+
+def _parse_prefix(raw: str) -> str:
+    """Braces would become the Cluster hash tag instead of the room: refused."""
+    if "{" in raw or "}" in raw:
+        raise SettingsError(f"CHAT_REDIS_PREFIX must not contain braces, got {raw!r}")
+    return raw
 
 
 def _parse_level(raw: str) -> str:

@@ -92,6 +92,7 @@ class TestLoad:
             ({"CHAT_RATE_LIMIT": "x/10"}, "CHAT_RATE_LIMIT must be a whole number"),
             ({"CHAT_REDIS_URL": "http://x"}, "CHAT_REDIS_URL is not usable"),
             ({"CHAT_REDIS_URL": "redis+sentinel://h:26379"}, "name the Sentinel master"),
+            ({"CHAT_REDIS_PREFIX": "app{x}:"}, "CHAT_REDIS_PREFIX must not contain braces"),
             ({"CHAT_REDIS_MIN_REPLICAS": "-1"}, "CHAT_REDIS_MIN_REPLICAS must be at least 0"),
             ({"CHAT_REDIS_TLS_VERIFY": "perhaps"}, "CHAT_REDIS_TLS_VERIFY must be true or false"),
             ({"CHAT_ALLOWED_ORIGINS": "example.com"}, "CHAT_ALLOWED_ORIGINS entries"),

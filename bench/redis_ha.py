@@ -27,6 +27,7 @@ from redis_topologies import ClusterTopology, RedisInstance, server_argv, wait_i
 
 from chat_service.backends.redis import RedisStore
 from chat_service.backends.redis_clients import make_client
+from chat_service.bench.procstat import total_cpu_seconds
 from chat_service.testing import Node, RedisServer, free_port
 
 
@@ -99,10 +100,16 @@ def _fanout(urls: list[str], redis_pids: list[int], node_pids: list[int], args: 
     for pid in redis_pids:
         argv += ["--redis-pid", str(pid)]
     argv += ["--rooms", str(args.rooms), "--clients", str(args.clients)]
-    argv += ["--senders", "5", "--rate", "10", "--duration", str(args.duration)]
+    argv += ["--senders", str(args.senders), "--rate", str(args.rate)]
+    argv += ["--duration", str(args.duration)]
     out = Path(tempfile.mkstemp(suffix=".json")[1])
+    before = {pid: total_cpu_seconds((pid,)) for pid in redis_pids}
     subprocess.run([*argv, "--output", str(out)], check=True, timeout=600)
-    return json.loads(out.read_text())
+    result = json.loads(out.read_text())
+    result["cpu_s_per_redis"] = [
+        round(total_cpu_seconds((pid,)) - before[pid], 3) for pid in redis_pids
+    ]
+    return result
 
 
 def fanout(args: Any) -> dict[str, Any]:
@@ -141,6 +148,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=3200, help="appends per wait run")
     parser.add_argument("--rooms", type=int, default=30)
     parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--senders", type=int, default=2, help="senders per room")
+    parser.add_argument("--rate", type=float, default=5.0, help="messages/s per sender")
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()

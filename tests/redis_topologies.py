@@ -56,8 +56,21 @@ def _in_sync(port: int) -> bool:
 
 
 def wait_in_sync(port: int, timeout: float = 30.0) -> None:
-    """Block until the replica on `port` follows its master with the link up."""
+    """Block until the replica on `port` follows its master with the link up, and its
+    master counts it as online (what WAIT counts)."""
     _until(lambda: _in_sync(port), timeout, f"the replica on {port} to sync")
+    info = _admin(port).info("replication")
+    master = int(info["master_port"])
+
+    def online() -> bool:
+        replicas = _admin(master).info("replication")
+        return any(
+            isinstance(v, dict) and v.get("port") == port and v.get("state") == "online"
+            for k, v in replicas.items()
+            if k.startswith("slave")
+        )
+
+    _until(online, timeout, f"the master to count the replica on {port}")
 
 
 @dataclass

@@ -30,6 +30,7 @@ from .redis_clients import RedisClient, is_cluster
 from .wire import RoomEvent
 
 logger = logging.getLogger(__name__)
+SHARDED_POLL_S = 0.01
 
 
 def describe_url(url: str | None) -> str:
@@ -166,8 +167,12 @@ class RedisBus:
     async def _next(self, pubsub: PubSub) -> dict[str, Any] | None:
         """The next message or confirmation, or None after `probe_interval` of quiet."""
         if isinstance(pubsub, ClusterPubSub):
+            # ClusterPubSub polls its per-shard connections in turn, each for a share of
+            # the timeout and holding that connection's lock: a long timeout would hold
+            # back events of the other shards and a join's SSUBSCRIBE. Short polls keep
+            # both within a few milliseconds.
             sharded: dict[str, Any] | None = await pubsub.get_sharded_message(
-                ignore_subscribe_messages=False, timeout=self._probe_interval
+                ignore_subscribe_messages=False, timeout=SHARDED_POLL_S
             )
             return sharded
         message: dict[str, Any] | None = await pubsub.get_message(

@@ -9,7 +9,7 @@ WORKDIR /src
 COPY web/package.json web/package-lock.json web/
 RUN npm ci --prefix web --omit=dev --ignore-scripts --no-audit --no-fund
 
-# --- build: the package and its dependencies, from pyproject.toml, into a virtualenv --------
+# --- build: the locked dependencies, then the package, into a virtualenv --------------------
 FROM python:3.11.12-slim-bookworm AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -17,37 +17,36 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# Dependencies first, from the metadata alone (an empty package stands in for the code), so
-# editing the code does not reinstall them: this layer changes only with pyproject.toml.
-# The stub's in-tree build/ must go too: COPY keeps the real files' older mtimes, and
-# setuptools would keep the newer, empty stub over them.
-COPY pyproject.toml README.md ./
-RUN mkdir chat_service && touch chat_service/__init__.py && pip install . \
-    && rm -rf chat_service build chat_service.egg-info
+# Dependencies first, from the hashed lock alone, so editing the code does not reinstall
+# them: this layer changes only with requirements/runtime.txt (`scripts/refresh-lock`).
+COPY requirements/runtime.txt requirements/
+RUN pip install --require-hashes -r requirements/runtime.txt
+# The wheel carries the pages, the static files, the pinned browser client and the HAProxy
+# config (setup.py copies them in), so the runtime stage needs nothing but the virtualenv.
+COPY pyproject.toml setup.py MANIFEST.in README.md ./
+COPY web/templates/ web/templates/
+COPY web/static/ web/static/
+COPY --from=web /src/web/node_modules/socket.io-client/dist/ web/node_modules/socket.io-client/dist/
+COPY deploy/haproxy/ deploy/haproxy/
+COPY chat_tools/ chat_tools/
 COPY chat_service/ chat_service/
-RUN pip install --no-deps --force-reinstall .
+RUN pip install --no-deps .
 
 # --- runtime: no compilers, no npm, no pip cache; runs as an unprivileged user ------------
 FROM python:3.11.12-slim-bookworm AS runtime
 LABEL org.opencontainers.image.title="chat-service" \
       org.opencontainers.image.description="Real-time chat node (aiohttp + python-socketio, Redis)"
-# The package lives in the virtualenv's site-packages, so it cannot find web/ next to its
-# source; CHAT_WEB_DIR points it at the copy below.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    CHAT_WEB_DIR=/app/web \
     CHAT_HOST=0.0.0.0 \
     CHAT_PORT=5000
 RUN groupadd --system --gid 10001 chat \
     && useradd --system --uid 10001 --gid chat --home-dir /app --no-create-home \
        --shell /usr/sbin/nologin chat
+# Owned by root and read-only to the node: the process cannot rewrite what it serves.
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
-# Owned by root and read-only to the node: the process cannot rewrite what it serves.
-COPY web/templates/ web/templates/
-COPY web/static/ web/static/
-COPY --from=web /src/web/node_modules/socket.io-client/dist/ web/node_modules/socket.io-client/dist/
 USER 10001:10001
 EXPOSE 5000
 # The node drains on SIGTERM (members leave their rooms, clients are told to reconnect) and

@@ -27,8 +27,8 @@ from redis_topologies import ClusterTopology, RedisInstance, server_argv, wait_i
 
 from chat_service.backends.redis import RedisStore
 from chat_service.backends.redis_clients import make_client
-from chat_service.bench.procstat import total_cpu_seconds
-from chat_service.testing import Node, RedisServer, free_port
+from chat_tools.bench.procstat import total_cpu_seconds
+from chat_tools.procs import Node, RedisServer, free_port
 
 
 def _percentiles(samples: list[float]) -> dict[str, float]:

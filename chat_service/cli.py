@@ -1,4 +1,8 @@
-"""The `chat-service` command: run a node (default), `bench`, or a local `cluster`."""
+"""The `chat-service` command: `run` a node (the default), `bench`, or a local `cluster`.
+
+`bench` and `cluster` live in `chat_tools` and are imported only when asked for, so a
+node never loads them.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,17 @@ from .config import SettingsError, parse_args
 def main(argv: Sequence[str] | None = None) -> int:
     """Dispatch on the first word; anything else is a node's settings flags."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] == "bench":
-        from .bench.cli import main as bench_main
+    command = args[0] if args and args[0] in ("run", "bench", "cluster") else "run"
+    if args and args[0] == command:
+        args = args[1:]
+    if command == "bench":
+        from chat_tools.bench.cli import main as bench_main
 
-        return bench_main(args[1:])
-    if args and args[0] == "cluster":
-        from .localcluster import main as cluster_main
+        return bench_main(args)
+    if command == "cluster":
+        from chat_tools.localcluster import main as cluster_main
 
-        return cluster_main(args[1:])
+        return cluster_main(args)
     try:
         settings = parse_args(args)
     except SettingsError as exc:

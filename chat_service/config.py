@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 from urllib.parse import urlparse
 
+from .identity import MAX_LEEWAY, AuthConfigError, TokenVerifier, make_verifier
 from .redis_urls import RedisUrlError, parse_target
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -53,14 +54,38 @@ class Settings:
     shutdown_timeout: float = 8.0
     web_dir: str | None = None
     presence_grace: float = 5.0
+    access_log: bool = True
+    auth_secret: str | None = field(default=None, repr=False)
+    auth_public_key: str | None = None
+    auth_audience: str | None = None
+    auth_issuer: str | None = None
+    auth_leeway: float = 10.0
 
     def __post_init__(self) -> None:
+        try:
+            self.verifier()
+        except AuthConfigError as exc:
+            raise SettingsError(str(exc)) from None
         needed = packet_bytes_for_text(self.max_text)
         if needed > self.max_packet_bytes:
             raise SettingsError(
                 f"CHAT_MAX_TEXT={self.max_text} needs packets of up to {needed} bytes but "
                 f"CHAT_MAX_PACKET_BYTES is {self.max_packet_bytes}: raise it or lower the limit"
             )
+
+    def verifier(self) -> TokenVerifier | None:
+        """The token verifier when identity is on (a secret or a public key is set)."""
+        return make_verifier(
+            self.auth_secret,
+            self.auth_public_key,
+            audience=self.auth_audience,
+            issuer=self.auth_issuer,
+            leeway=self.auth_leeway,
+        )
+
+    @property
+    def identity_on(self) -> bool:
+        return bool(self.auth_secret or self.auth_public_key)
 
     @property
     def linger_interval(self) -> float:
@@ -110,9 +135,36 @@ ENV_HELP: dict[str, str] = {
     "max_packet_bytes": "largest Engine.IO packet accepted from a client",
     "typing_interval": "seconds between typing broadcasts per connection and room",
     "shutdown_timeout": "seconds a draining node waits for clients before exiting",
-    "web_dir": "folder with templates/, static/ and node_modules/ (default: ./web of the repo)",
+    "web_dir": "folder with templates/, static/ and node_modules/ of the browser side",
     "presence_grace": "seconds a disconnected user stays listed before user_left; 0 turns it off",
+    "access_log": "one line per HTTP request (probes and Engine.IO polls at DEBUG)",
+    "auth_secret": "turns identity on: HS256 secret that signs tokens (at least 32 bytes)",
+    "auth_public_key": "turns identity on: PEM file with the RS256 or ES256 public key",
+    "auth_audience": "with identity on: the `aud` every token must carry",
+    "auth_issuer": "with identity on: the `iss` every token must carry",
+    "auth_leeway": "with identity on: seconds of clock skew allowed on `exp` (at most 30)",
 }
+
+# How a default reads where it is not simply its value (`--help`, the README's table).
+_DEFAULT_TEXT: dict[str, str] = {
+    "rate_limit": "20/10",
+    "allowed_origins": "same origin",
+    "web_dir": "the package's copy",
+}
+
+
+def default_text(name: str) -> str:
+    """A setting's default, written the way its variable would be set."""
+    if name in _DEFAULT_TEXT:
+        return _DEFAULT_TEXT[name]
+    value = Settings.__dataclass_fields__[name].default
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def env_name(name: str) -> str:
@@ -143,6 +195,13 @@ def _float(name: str, raw: str, *, minimum: float) -> float:
         raise SettingsError(f"{env_name(name)} must be a number, got {raw!r}") from None
     if not value >= minimum or value == float("inf"):
         raise SettingsError(f"{env_name(name)} must be a finite number >= {minimum}, got {raw!r}")
+    return value
+
+
+def _bounded_float(name: str, raw: str, minimum: float, maximum: float) -> float:
+    value = _float(name, raw, minimum=minimum)
+    if value > maximum:
+        raise SettingsError(f"{env_name(name)} must be at most {maximum:g}, got {raw!r}")
     return value
 
 
@@ -222,6 +281,12 @@ def _parse_field(name: str, raw: str) -> Any:
         "shutdown_timeout": lambda r: _float(name, r, minimum=0.0),
         "web_dir": lambda r: r.strip() or None,
         "presence_grace": lambda r: _float(name, r, minimum=0.0),
+        "access_log": lambda r: _bool(name, r),
+        "auth_secret": lambda r: r or None,
+        "auth_public_key": lambda r: r.strip() or None,
+        "auth_audience": lambda r: r.strip() or None,
+        "auth_issuer": lambda r: r.strip() or None,
+        "auth_leeway": lambda r: _bounded_float(name, r, 0.0, MAX_LEEWAY),
     }
     return parsers[name](raw)
 
@@ -255,7 +320,7 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
             dest=f.name,
             default=None,
             metavar=env_name(f.name),
-            help=f"{ENV_HELP[f.name]} (env {env_name(f.name)})",
+            help=f"{ENV_HELP[f.name]} (env {env_name(f.name)}; default: {default_text(f.name)})",
         )
 
 
@@ -276,9 +341,31 @@ def load_settings(
     return Settings(**values)
 
 
+COMMANDS = """commands:
+  run        a chat node, with the options above (the default when no command is given)
+  cluster    Redis, N nodes and HAProxy on this machine (chat-service cluster --help)
+  bench      the load generator (chat-service bench --help)
+
+Every option can also be set by the environment variable shown; a flag wins."""
+
+
+def node_parser() -> argparse.ArgumentParser:
+    """`chat-service [run] [options]`: every setting with its variable and default."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="chat-service",
+        usage="chat-service [run|cluster|bench] [options]",
+        description="A real-time multi-room chat node (aiohttp + python-socketio, Redis).",
+        epilog=COMMANDS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"chat-service {__version__}")
+    add_setting_flags(parser)
+    return parser
+
+
 def parse_args(argv: Sequence[str] | None = None) -> Settings:
     """Settings for the node from flags and the environment."""
-    parser = argparse.ArgumentParser(prog="chat-service")
-    add_setting_flags(parser)
-    ns = parser.parse_args(argv)
+    ns = node_parser().parse_args(argv)
     return load_settings(argv_values=vars(ns))

@@ -1,4 +1,9 @@
-"""Logging setup: plain text by default, one JSON object per line with CHAT_LOG_FORMAT=json."""
+"""Logging setup: plain text by default, one JSON object per line with CHAT_LOG_FORMAT=json.
+
+Context goes in `extra=` (`room`, `sid`, ...), never only in the message text: the JSON
+formatter turns every extra into a field of its own, and every record of a node carries
+its `node` id, so lines can be filtered by room, connection or node without parsing text.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,26 @@ import logging
 import sys
 import time
 
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# Probes and scrapes that succeed say nothing an operator needs at INFO.
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def _jsonable(value: object) -> object:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return str(value)
 
 
 class JsonFormatter(logging.Formatter):
-    """Machine-readable lines: time, level, logger, message, extras, exception."""
+    """Machine-readable lines: time, level, logger, message, every extra, exception."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
@@ -23,10 +43,68 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in vars(record).items():
             if key not in _STANDARD:
-                entry[key] = value if isinstance(value, (int, float, bool)) else str(value)
+                entry[key] = _jsonable(value)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
+
+
+class NodeField(logging.Filter):
+    """Stamps the node's id on every record that does not name a node itself."""
+
+    def __init__(self, node: str) -> None:
+        super().__init__()
+        self.node = node
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "node"):
+            record.node = self.node
+        return True
+
+
+def tag_node(node: str) -> None:
+    """From now on every line this process logs carries `node`."""
+    for handler in logging.getLogger().handlers:
+        for old in [f for f in handler.filters if isinstance(f, NodeField)]:
+            handler.removeFilter(old)
+        handler.addFilter(NodeField(node))
+
+
+class AccessLog(AbstractAccessLogger):
+    """One compact line per request: `10.0.0.7 "GET /rooms/lobby" 200 3803B 1.2ms`.
+
+    The path is logged without its query string (a page's query may carry a name). Health
+    probes, metric scrapes and Engine.IO requests that succeed are logged at DEBUG: a node
+    behind a load balancer gets them every few seconds per client.
+    """
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        quiet = response.status < 400 and (
+            request.path in QUIET_PATHS or request.path.startswith("/socket.io/")
+        )
+        level = logging.DEBUG if quiet else logging.INFO
+        if not self.logger.isEnabledFor(level):
+            return
+        ms = round(time * 1000, 1)
+        remote = request.remote or "-"
+        self.logger.log(
+            level,
+            '%s "%s %s" %s %sB %sms',
+            remote,
+            request.method,
+            request.path,
+            response.status,
+            response.body_length,
+            ms,
+            extra={
+                "remote": remote,
+                "method": request.method,
+                "path": request.path,
+                "status": response.status,
+                "bytes": response.body_length,
+                "ms": ms,
+            },
+        )
 
 
 def setup_logging(level: str, fmt: str) -> None:
@@ -38,5 +116,3 @@ def setup_logging(level: str, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # aiohttp's access log is per request; keep it out of INFO noise unless asked for.
-    logging.getLogger("aiohttp.access").setLevel(max(logging.WARNING, root.level))

@@ -9,9 +9,10 @@ import jinja2
 from aiohttp import web
 
 from . import __version__
-from .appkeys import METRICS, RUNTIME, SERVICE, SETTINGS, TEMPLATES
+from .appkeys import METRICS, RUNTIME, SERVICE, SETTINGS, TEMPLATES, VERIFIER
 from .domain.validation import MAX_NAME, ROOM_RE
 from .errors import ChatError
+from .identity import Identity, Unauthorized, bearer
 from .metrics import CONTENT_TYPE
 
 CSP = (
@@ -28,13 +29,17 @@ SECURITY_HEADERS = {
 
 
 def web_dir(configured: str | None) -> Path:
-    """templates/, static/ and node_modules/ of the browser side."""
+    """templates/, static/ and node_modules/ of the browser side.
+
+    CHAT_WEB_DIR wins; then the copy a built package carries (setup.py puts it beside this
+    module); then the checkout's web/, for a source tree or an editable install.
+    """
     if configured:
         return Path(configured)
-    beside_source = Path(__file__).resolve().parent.parent / "web"
-    if beside_source.is_dir():  # a checkout or an editable install
-        return beside_source
-    return Path.cwd() / "web"  # `pip install .` run from the repository
+    packaged = Path(__file__).resolve().parent / "web"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "web"
 
 
 def make_templates(root: Path) -> jinja2.Environment:
@@ -79,9 +84,26 @@ async def room_page(request: web.Request) -> web.StreamResponse:
     )
 
 
+_STATUS = {"unavailable": 503, "internal": 500, "unauthorized": 401, "forbidden": 403}
+
+
 def _api_error(exc: ChatError) -> web.Response:
-    status = 503 if exc.code == "unavailable" else 500 if exc.code == "internal" else 400
-    return web.json_response({"error": {"code": exc.code, "message": exc.message}}, status=status)
+    status = _STATUS.get(exc.code, 400)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.code == "unauthorized" else None
+    return web.json_response(
+        {"error": {"code": exc.code, "message": exc.message}}, status=status, headers=headers
+    )
+
+
+def _viewer(request: web.Request) -> Identity | None:
+    """With identity on, the API needs `Authorization: Bearer` with a valid token."""
+    verifier = request.app[VERIFIER]
+    if verifier is None:
+        return None
+    try:
+        return verifier.verify(bearer(request.headers.get("Authorization")))
+    except Unauthorized as exc:
+        raise ChatError("unauthorized", str(exc)) from None
 
 
 def _query_int(request: web.Request, field: str) -> int | None:
@@ -96,7 +118,7 @@ def _query_int(request: web.Request, field: str) -> int | None:
 
 async def api_rooms(request: web.Request) -> web.Response:
     try:
-        reply = await request.app[SERVICE].list_rooms(None, {})
+        reply = await request.app[SERVICE].list_rooms(None, {}, _viewer(request))
     except ChatError as exc:
         return _api_error(exc)
     return web.json_response({"rooms": reply["rooms"]})
@@ -104,12 +126,13 @@ async def api_rooms(request: web.Request) -> web.Response:
 
 async def api_messages(request: web.Request) -> web.Response:
     try:
+        viewer = _viewer(request)
         payload: dict[str, Any] = {"room": request.match_info["room"]}
         for field in ("limit", "before"):
             value = _query_int(request, field)
             if value is not None:
                 payload[field] = value
-        reply = await request.app[SERVICE].history(None, payload)
+        reply = await request.app[SERVICE].history(None, payload, viewer)
     except ChatError as exc:
         request.app[METRICS].errors.labels(exc.code).inc()
         return _api_error(exc)

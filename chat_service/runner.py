@@ -10,8 +10,9 @@ import sys
 from aiohttp import web
 
 from .app import create_app
+from .appkeys import RUNTIME
 from .config import Settings
-from .logs import setup_logging
+from .logs import AccessLog, setup_logging, tag_node
 
 logger = logging.getLogger(__name__)
 
@@ -23,16 +24,22 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     app = create_app(settings)
+    tag_node(app[RUNTIME].node_id)
     # By the time aiohttp waits for handlers the drain has closed every client; what is
     # left are requests in flight and transports whose peer is slow to hang up.
     handler_grace = min(1.0, settings.shutdown_timeout)
     runner = web.AppRunner(
-        app, handle_signals=False, shutdown_timeout=handler_grace, access_log=None
+        app,
+        handle_signals=False,
+        shutdown_timeout=handler_grace,
+        access_log_class=AccessLog,
+        access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
     )
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
     await site.start()
-    logger.info("listening on http://%s:%s", settings.host, settings.port)
+    host, port = bound_address(runner, settings)
+    logger.info("listening on http://%s:%s", host, port, extra={"host": host, "port": port})
     await stop.wait()
     logger.info("stopping: no new connections, draining")
     try:
@@ -40,6 +47,14 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     except TimeoutError:
         logger.warning("drain did not finish in time; exiting anyway")
     logger.info("stopped")
+
+
+def bound_address(runner: web.AppRunner, settings: Settings) -> tuple[str, int]:
+    """Where the node really listens: with CHAT_PORT=0 the kernel picked the port."""
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return settings.host, int(address[1])
+    return settings.host, settings.port
 
 
 def run_node(settings: Settings) -> int:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import redis
 
-from chat_service.testing import ManagedProcess, free_port, spawn, wait_for_port
+from chat_tools.procs import ManagedProcess, free_port, spawn, wait_for_port
 
 SENTINEL_PASSWORD = "sentinel-secret"
 MASTER_NAME = "mymaster"

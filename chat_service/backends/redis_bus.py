@@ -263,6 +263,8 @@ class RedisBus:
                 if not future.done():
                     future.set_result(None)  # a join's own subscription: it reads history
             elif room in self._rooms and self._on_resubscribed is not None:
+                if self._sharded:  # ClusterPubSub moved the room to a new master: an outage
+                    self.reconnects += 1
                 await self._on_resubscribed(room)  # subscribed again: refill what was missed
         elif kind in ("message", "smessage") and room in self._rooms and self._on_event is not None:
             try:

@@ -13,7 +13,7 @@ from chat_service.backends import wire
 from chat_service.backends.keys import ROOM_KEY_KINDS, Keys
 from chat_service.backends.redis import SCRIPTS, RedisStore, load_script
 from chat_service.backends.redis_clients import make_client
-from chat_service.testing import RedisServer
+from chat_tools.procs import RedisServer
 
 NAMES = ["Ann", 'Zoë "q" \\ / 😀', "tab\tname", "<b>x</b>", "\u2028"]
 

@@ -166,3 +166,15 @@ class TestLoadBalancer:
 def test_no_service_uses_host_networking(compose: dict[str, Any], service: str) -> None:
     """Services share the compose network; none bypasses it (scaling needs its DNS)."""
     assert None is compose["services"][service].get("network_mode")
+
+
+class TestOperations:
+    def test_redis_memory_is_capped_without_eviction(self, compose: dict[str, Any]) -> None:
+        """maxmemory is set, and the policy is noeviction: history is never dropped."""
+        command = compose["services"]["redis"]["command"]
+        policy = command[command.index("--maxmemory-policy") + 1]
+        assert ("noeviction", True) == (policy, "--maxmemory" in command)
+
+    def test_chat_runs_more_than_one_replica(self, compose: dict[str, Any]) -> None:
+        """A replica count of at least two: one node can restart while another serves."""
+        assert compose["services"]["chat"]["deploy"]["replicas"] >= 2

@@ -63,6 +63,16 @@ def test_topology(merged: dict[str, Any]) -> None:
         assert name == services[name]["environment"]["SENTINEL_NAME"]
 
 
+def test_every_redis_keeps_the_base_memory_settings(
+    compose: dict[str, Any], merged: dict[str, Any]
+) -> None:
+    """The overlay's commands keep the base file's AOF and maxmemory/noeviction flags."""
+    base = compose["services"]["redis"]["command"]
+    for name in ("redis", "redis-replica"):
+        command = merged["services"][name]["command"]
+        assert base == command[: len(base)]
+
+
 def test_chat_finds_the_master_through_the_sentinels(merged: dict[str, Any]) -> None:
     """The nodes' URL names every sentinel and the monitored master; WAIT for 1 replica."""
     chat = merged["services"]["chat"]

@@ -165,43 +165,53 @@ class TestInstall:
         assert any("web/package-lock.json" in c for c in web.all("COPY"))
         assert any("npm ci --prefix web" in r for r in web.all("RUN"))
 
-    def test_python_package_from_its_own_metadata(self, stages: list[Stage]) -> None:
-        """`pip install .` reads pyproject.toml; there is no separate requirements file."""
-        runs = _run_lines(stages)
-        assert any(re.search(r"pip install (--[\w-]+ )*\.(\s|$)", r) for r in runs)
-        assert [] == [r for r in runs if "requirements" in r]
-        assert any("pyproject.toml" in c for c in stages[1].all("COPY"))
+    def test_dependencies_from_the_hashed_lock(self, stages: list[Stage]) -> None:
+        """Dependencies come from requirements/runtime.txt with --require-hashes, the code
+        after them with --no-deps, so the image runs exactly the locked files."""
+        runs = stages[1].all("RUN")
+        locked = [r for r in runs if "--require-hashes -r requirements/runtime.txt" in r]
+        package = [r for r in runs if re.search(r"pip install (--[\w-]+ )*--no-deps \.(\s|$)", r)]
+        assert (1, 1) == (len(locked), len(package))
+        assert runs.index(locked[0]) < runs.index(package[0])
 
-    def test_dependency_stub_leaves_no_build_tree(self, stages: list[Stage]) -> None:
-        """The empty-package step removes its in-tree build/, which would shadow the real code."""
-        # COPY keeps the files' (older) mtimes, and setuptools keeps the newer stub in build/.
-        stub_runs = [r for r in stages[1].all("RUN") if "touch chat_service/__init__.py" in r]
-        assert 1 == len(stub_runs)
-        assert "rm -rf chat_service build chat_service.egg-info" in stub_runs[0]
+    def test_lock_is_copied_before_the_code(self, stages: list[Stage]) -> None:
+        """The dependency layer depends on the lock alone: editing code does not reinstall."""
+        copies = [c.split()[0] for c in stages[1].all("COPY") if not c.startswith("--")]
+        assert "requirements/runtime.txt" == copies[0]
 
     def test_install_commands_match_the_readme(self, stages: list[Stage]) -> None:
         """The README's install commands are the ones the image runs."""
         readme = (ROOT / "README.md").read_text()
         runs = " ".join(_run_lines(stages))
-        commands = ["pip install .", "npm ci --prefix web"]
+        commands = [
+            "pip install --require-hashes -r requirements/runtime.txt",
+            "npm ci --prefix web",
+        ]
         assert [True, True] == [c in readme for c in commands]
         assert [True, True] == [c in runs for c in commands]
 
-    def test_web_client_lands_where_the_app_looks(self, final: Stage) -> None:
-        """socket.io.min.js is copied under CHAT_WEB_DIR/node_modules/socket.io-client/dist."""
-        web_dir = PurePosixPath(final.env()["CHAT_WEB_DIR"])
-        workdir = PurePosixPath(final.last("WORKDIR") or "/")
-        copies = [c.split() for c in final.all("COPY") if c.startswith("--from=web")]
-        destinations = [workdir / words[-1] for words in copies]
-        assert [web_dir / "node_modules/socket.io-client/dist"] == destinations
+    def test_wheel_is_built_with_the_browser_side(self, stages: list[Stage]) -> None:
+        """Templates, static files, the pinned client and setup.py are in place before the
+        package is built, so the wheel carries them (setup.py copies them in)."""
+        build = stages[1]
+        copies = [c.split() for c in build.all("COPY")]
+        destinations = [words[-1].rstrip("/") for words in copies]
+        client = [w for w in copies if w[0] == "--from=web"]
+        assert [["--from=web"]] == [w[:1] for w in client]
+        assert {
+            "web/templates",
+            "web/static",
+            "web/node_modules/socket.io-client/dist",
+            "deploy/haproxy",
+            "chat_service",
+            "chat_tools",
+        } <= set(destinations)
+        assert any("setup.py" in c for c in build.all("COPY"))
 
-    def test_templates_and_static_are_in_the_web_dir(self, final: Stage) -> None:
-        """web/templates and web/static end up in CHAT_WEB_DIR."""
-        web_dir = PurePosixPath(final.env()["CHAT_WEB_DIR"])
-        workdir = PurePosixPath(final.last("WORKDIR") or "/")
-        local = [c.split() for c in final.all("COPY") if not c.startswith("--")]
-        destinations = sorted(str(workdir / words[-1]) for words in local)
-        assert [f"{web_dir}/static", f"{web_dir}/templates"] == destinations
+    def test_runtime_needs_only_the_virtualenv(self, final: Stage) -> None:
+        """The runtime copies the built virtualenv and nothing else; no CHAT_WEB_DIR."""
+        assert ["--from=build /opt/venv /opt/venv"] == final.all("COPY")
+        assert "CHAT_WEB_DIR" not in final.env()
 
 
 class TestRuntime:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from chat_service.localcluster import main
-from chat_service.testing import ManagedProcess, free_port, spawn, wait_for_http
+from chat_tools.localcluster import main
+from chat_tools.procs import ManagedProcess, free_port, spawn, wait_for_http
 
 READY = "Ctrl-C stops everything."
 
@@ -114,3 +114,61 @@ class TestOneCommand:
             cluster.signal(signal.SIGINT)
             cluster.proc.wait(timeout=40)
         assert (0, False) == (cluster.proc.returncode, _listening(lb_port))
+
+
+def _nodes(output: str) -> list[tuple[int, int]]:
+    """(port, pid) of every node the cluster printed at start."""
+    return [(int(port), int(pid)) for port, pid in re.findall(r":(\d+)\s+pid (\d+)", output)]
+
+
+@pytest.mark.e2e
+class TestSupervision:
+    def test_a_killed_node_is_restarted_while_the_others_serve(self, tmp_path: Path) -> None:
+        """kill -9 of one node: the other keeps serving, the dead one is back on its port."""
+        lb_port = free_port()
+        argv = [
+            sys.executable, "-m", "chat_service", "cluster",
+            "--nodes", "2", "--port", str(lb_port), "--log-dir", str(tmp_path / "logs"),
+        ]  # fmt: skip
+        cluster = spawn("cluster", argv, tmp_path)
+        try:
+            (dead_port, dead_pid), (live_port, live_pid) = _nodes(
+                _wait_for_line(cluster, READY, timeout=60)
+            )
+            os.kill(dead_pid, signal.SIGKILL)
+            wait_for_http(f"http://127.0.0.1:{live_port}/readyz", timeout=5)
+            wait_for_http(f"http://127.0.0.1:{lb_port}/healthz", timeout=10)
+            log = _wait_for_line(cluster, "node1 restarted as pid", timeout=20)
+            wait_for_http(f"http://127.0.0.1:{dead_port}/readyz", timeout=20)
+            reborn = int(re.findall(r"node1 restarted as pid (\d+)", log)[0])
+            assert f"node1 (pid {dead_pid}) exited with -9; restarting in 0.5 s" in log
+            assert (True, True, False) == (
+                cluster.alive(),
+                _pid_alive(live_pid),
+                _pid_alive(dead_pid),
+            )
+        finally:
+            cluster.signal(signal.SIGINT)
+            code = cluster.proc.wait(timeout=40)
+        assert 0 == code
+        assert [False, False] == [_pid_alive(reborn), _pid_alive(live_pid)]
+        assert [False] * 3 == [_listening(p) for p in (lb_port, dead_port, live_port)]
+
+    def test_ctrl_c_leaves_no_process_and_no_temporary_folder(self, tmp_path: Path) -> None:
+        """Without --log-dir, SIGINT removes the logs, Redis' and HAProxy's temp folders."""
+        temp = tmp_path / "tmp"
+        temp.mkdir()
+        lb_port = free_port()
+        argv = [sys.executable, "-m", "chat_service", "cluster", "--nodes", "1",
+                "--port", str(lb_port)]  # fmt: skip
+        cluster = spawn("cluster", argv, tmp_path, env=dict(os.environ, TMPDIR=str(temp)))
+        try:
+            output = _wait_for_line(cluster, READY, timeout=60)
+            assert {"chat-cluster", "chat-redis", "chat-lb"} == {
+                p.name.rsplit("-", 1)[0] for p in temp.iterdir()
+            }
+        finally:
+            cluster.signal(signal.SIGINT)
+            code = cluster.proc.wait(timeout=40)
+        assert (0, []) == (code, sorted(p.name for p in temp.iterdir()))
+        assert [False] == [_pid_alive(pid) for _, pid in _nodes(output)]

@@ -16,7 +16,8 @@ import pytest
 
 from chat_service.backends.keys import Keys
 from chat_service.backends.redis_clients import make_client
-from chat_service.testing import ChatClient, Node, RedisServer, cluster
+from chat_tools.clients import ChatClient
+from chat_tools.procs import Node, RedisServer, cluster
 
 pytestmark = pytest.mark.redis
 NODE_TIMEOUT = 3.0

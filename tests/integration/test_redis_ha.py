@@ -27,7 +27,8 @@ from chat_service.backends.keys import Keys
 from chat_service.backends.redis import RedisStore
 from chat_service.backends.redis_clients import make_client
 from chat_service.errors import BackendUnavailable
-from chat_service.testing import ChatClient, Node, ResilientClient, free_port
+from chat_tools.clients import ChatClient, ResilientClient
+from chat_tools.procs import Node, free_port
 
 pytestmark = pytest.mark.redis
 __all__ = ["TestDelivery", "TestNodeDeath", "connect"]  # the cluster tier, run again here

@@ -14,7 +14,8 @@ import pytest
 from chat_service.backends import open_backend
 from chat_service.backends.base import Backend
 from chat_service.errors import BackendUnavailable
-from chat_service.testing import free_port, make_settings, spawn, wait_for_port
+from chat_tools.clients import make_settings
+from chat_tools.procs import free_port, spawn, wait_for_port
 
 pytestmark = pytest.mark.redis
 

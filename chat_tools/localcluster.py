@@ -3,7 +3,11 @@
 Redis, N nodes and the real load balancer (HAProxy) with the very same `deploy/haproxy/`
 config that compose mounts; only the upstream addresses differ: the compose upstreams
 file's `server-template` line becomes one `server 127.0.0.1:PORT` line per node. Every
-process is started by `chat_service.testing` and stopped by PID on exit, Ctrl-C or SIGTERM.
+process is started by `chat_tools.procs` and stopped by PID on exit, Ctrl-C or SIGTERM.
+
+`main` supervises: a node that dies is restarted on its port with capped backoff
+(`supervise.Backoff`) while HAProxy sends its clients to the others; Redis or HAProxy
+dying stops the cluster. A clean stop leaves no process and no temporary folder behind.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from .testing import (
+from .procs import (
     LoopbackService,
     ManagedProcess,
     Node,
@@ -31,8 +35,12 @@ from .testing import (
     spawn,
     wait_for_http,
 )
+from .supervise import Backoff
 
-DEPLOY_DIR = Path(__file__).resolve().parent.parent / "deploy" / "haproxy"
+# A built package carries the config beside this module (setup.py); a checkout has deploy/.
+_PACKAGED = Path(__file__).resolve().parent / "deploy" / "haproxy"
+_CHECKOUT = Path(__file__).resolve().parent.parent / "deploy" / "haproxy"
+DEPLOY_DIR = _PACKAGED if _PACKAGED.is_dir() else _CHECKOUT
 LB_CONFIG = "haproxy.cfg"
 COMPOSE_UPSTREAMS = "upstreams.compose.cfg"
 # What the nodes get in compose too: only the load balancer reaches them.
@@ -186,6 +194,7 @@ def local_cluster(
     """Redis (unless redis_url is given), N nodes and the load balancer; all stopped at exit."""
     if nodes < 1:
         raise ValueError("a cluster needs at least one node")
+    own_log_dir = log_dir is None
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="chat-cluster-"))
     node_env = {**NODE_ENV, **(extra_env or {})}
     redis: RedisServer | None = None
@@ -212,6 +221,8 @@ def local_cluster(
             node.process.stop()
         if redis is not None:
             redis.stop()
+        if own_log_dir:
+            shutil.rmtree(log_dir, ignore_errors=True)
 
 
 def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -242,27 +253,77 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _supervise(cluster: LocalCluster) -> int:
-    """Wait for Ctrl-C/SIGTERM (0), or for a child to die on its own (1)."""
+@dataclass
+class _Watched:
+    """A node of the cluster, its restart policy and, while it is down, when to restart it."""
+
+    name: str
+    node: Node
+    backoff: Backoff
+    restart_at: float | None = None
+
+
+def _supervise(cluster: LocalCluster, poll: float = 0.2) -> int:
+    """Restart dead nodes until Ctrl-C/SIGTERM (raised as KeyboardInterrupt); 1 when Redis
+    or the load balancer dies, since nothing is served without them."""
+    now = time.monotonic()
+    watched = [
+        _Watched(f"node{i}", node, Backoff(started_at=now))
+        for i, node in enumerate(cluster.nodes, start=1)
+    ]
+    essential = [cluster.lb.process]
+    if cluster.redis is not None:
+        essential.append(cluster.redis.process)
     while True:
-        for process in cluster.processes():
+        for process in essential:
             if not process.alive():
                 print(
                     f"{process.name} exited with {process.proc.returncode}; stopping the cluster"
                     f" (log: {process.log_path})",
                     file=sys.stderr,
+                    flush=True,
                 )
                 return 1
-        time.sleep(0.5)
+        now = time.monotonic()
+        for entry in watched:
+            process = entry.node.process
+            if entry.restart_at is None and not process.alive():
+                delay = entry.backoff.next_delay(now)
+                entry.restart_at = now + delay
+                print(
+                    f"{entry.name} (pid {process.pid}) exited with {process.proc.returncode};"
+                    f" restarting in {delay:.1f} s (log: {process.log_path})",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            elif entry.restart_at is not None and now >= entry.restart_at:
+                entry.node.respawn()
+                entry.backoff.started(now)
+                entry.restart_at = None
+                print(f"{entry.name} restarted as pid {entry.node.process.pid}", flush=True)
+        time.sleep(poll)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`chat-service cluster [--nodes N] [--port P] [--redis-url URL] [--log-dir DIR]`."""
     args = _parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.log_dir is not None:
+        return _run(args, args.log_dir)
+    log_dir = Path(tempfile.mkdtemp(prefix="chat-cluster-"))
+    code = _run(args, log_dir)
+    if code in (0, 130):  # stopped on purpose: leave nothing behind
+        shutil.rmtree(log_dir, ignore_errors=True)
+    else:
+        print(f"chat-service cluster: logs kept in {log_dir}", file=sys.stderr)
+    return code
+
+
+def _run(args: argparse.Namespace, log_dir: Path) -> int:
+    """Start, supervise, stop; the exit code."""
     previous_int = signal.getsignal(signal.SIGINT)
     previous_term = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        with local_cluster(args.nodes, args.port, args.log_dir, args.redis_url) as cluster:
+        with local_cluster(args.nodes, args.port, log_dir, args.redis_url) as cluster:
             print(f"load balancer: {cluster.lb_url}  (HAProxy, {DEPLOY_DIR / LB_CONFIG})")
             for i, node in enumerate(cluster.nodes, start=1):
                 print(f"node{i}: {node.url}  pid {node.process.pid}")

@@ -1,0 +1,133 @@
+"""Log lines: context as JSON fields, the node on every line, a compact access log."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
+
+from chat_service.logs import AccessLog, JsonFormatter, NodeField, setup_logging, tag_node
+
+
+def _record(msg: str = "joined", **extra: object) -> logging.LogRecord:
+    record = logging.makeLogRecord({"name": "chat_service.service", "msg": msg, "levelno": 20})
+    record.levelname = "INFO"
+    for key, value in extra.items():
+        setattr(record, key, value)
+    return record
+
+
+class TestJsonFormatter:
+    def test_extras_are_fields_of_their_own(self) -> None:
+        """room, sid and node given with extra= are separate JSON fields."""
+        line = json.loads(JsonFormatter().format(_record(room="lobby", sid="s1", node="n1")))
+        assert ("joined", "lobby", "s1", "n1") == (
+            line["message"],
+            line["room"],
+            line["sid"],
+            line["node"],
+        )
+
+    def test_values_keep_their_json_types(self) -> None:
+        """Numbers, booleans, None and lists stay JSON values; other objects become text."""
+        line = json.loads(
+            JsonFormatter().format(
+                _record(port=5000, new_user=True, since=None, rooms=("a", "b"), where=object)
+            )
+        )
+        assert (5000, True, None, ["a", "b"], str(object)) == (
+            line["port"],
+            line["new_user"],
+            line["since"],
+            line["rooms"],
+            line["where"],
+        )
+
+
+class TestNodeField:
+    def test_stamps_records_without_a_node(self) -> None:
+        """A record with no node gets the node's id."""
+        record = _record()
+        NodeField("n1").filter(record)
+        assert "n1" == record.node
+
+    def test_keeps_a_node_named_by_the_record(self) -> None:
+        """A record about another node (the dead-node sweep) keeps the node it names."""
+        record = _record(node="dead-node")
+        NodeField("n1").filter(record)
+        assert "dead-node" == record.node
+
+    def test_tag_node_replaces_an_earlier_tag(self) -> None:
+        """Tagging twice (tests run several nodes in one process) leaves one filter."""
+        setup_logging("INFO", "json")
+        tag_node("a")
+        tag_node("b")
+        (handler,) = logging.getLogger().handlers
+        assert ["b"] == [f.node for f in handler.filters if isinstance(f, NodeField)]
+        handler.filters.clear()
+
+
+class _Sent(web.Response):
+    """A response that has written ten bytes, as aiohttp reports it once sent."""
+
+    @property
+    def body_length(self) -> int:
+        return 10
+
+
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def access() -> tuple[AccessLog, _Capture]:
+    logger = logging.getLogger("test.access")
+    logger.setLevel(logging.DEBUG)
+    capture = _Capture()
+    logger.handlers[:] = [capture]
+    logger.propagate = False
+    return AccessLog(logger, ""), capture
+
+
+class TestAccessLog:
+    def test_one_compact_line_without_the_query(self, access: tuple[AccessLog, _Capture]) -> None:
+        """Remote, method, path (no query), status, bytes, milliseconds; also as fields."""
+        log, capture = access
+        request = make_mocked_request("GET", "/rooms/lobby?name=ann")
+        log.log(request, _Sent(text="x" * 10), 0.0012)
+        (record,) = capture.records
+        fields = {k: getattr(record, k) for k in ("method", "path", "status", "bytes", "ms")}
+        assert (logging.INFO, '- "GET /rooms/lobby" 200 10B 1.2ms') == (
+            record.levelno,
+            record.getMessage(),
+        )
+        assert {"method": "GET", "path": "/rooms/lobby", "status": 200, "bytes": 10, "ms": 1.2} == (
+            fields
+        )
+
+    @pytest.mark.parametrize(
+        ("path", "status", "level"),
+        [
+            ("/healthz", 200, logging.DEBUG),
+            ("/readyz", 503, logging.INFO),
+            ("/metrics", 200, logging.DEBUG),
+            ("/socket.io/", 200, logging.DEBUG),
+            ("/socket.io/", 400, logging.INFO),
+            ("/", 200, logging.INFO),
+        ],
+    )
+    def test_probes_and_polls_that_succeed_are_debug(
+        self, access: tuple[AccessLog, _Capture], path: str, status: int, level: int
+    ) -> None:
+        """Health probes, scrapes and Engine.IO requests are DEBUG unless they fail."""
+        log, capture = access
+        log.log(make_mocked_request("GET", path), web.Response(status=status), 0.001)
+        assert [level] == [r.levelno for r in capture.records]

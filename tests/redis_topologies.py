@@ -322,3 +322,31 @@ class SentinelTopology:
         for instance in [*self.sentinels, *self.servers]:
             instance.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _node_ids(port: int) -> dict[int, str]:
+    """Port -> cluster node id, as one node sees the cluster."""
+    ids = {}
+    for line in str(_admin(port).execute_command("CLUSTER", "NODES")).splitlines():
+        parts = line.split()
+        ids[int(parts[1].split("@")[0].rsplit(":", 1)[1])] = parts[0]
+    return ids
+
+
+def move_slot(topology: ClusterTopology, key: str, to_port: int) -> int:
+    """Migrate `key`'s slot to the master on `to_port` while clients use it: IMPORTING /
+    MIGRATING, MIGRATE the keys in batches (clients meanwhile get ASK or TRYAGAIN), then
+    hand the slot over on every master. Returns the slot."""
+    from_port = topology.master_port_of(key)
+    slot = int(_admin(from_port).execute_command("CLUSTER", "KEYSLOT", key))
+    ids = _node_ids(from_port)
+    source, target = _admin(from_port), _admin(to_port)
+    target.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[from_port])
+    source.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[to_port])
+    while keys := source.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 10):
+        source.execute_command("MIGRATE", "127.0.0.1", to_port, "", 0, 5000, "KEYS", *keys)
+        time.sleep(0.02)  # let traffic hit the half-moved slot
+    for node in topology.nodes:
+        if node.process.alive and _admin(node.port).info("replication")["role"] == "master":
+            _admin(node.port).execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[to_port])
+    return slot

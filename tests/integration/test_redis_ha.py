@@ -18,6 +18,7 @@ from redis_topologies import (
     ClusterTopology,
     RedisInstance,
     SentinelTopology,
+    move_slot,
     server_argv,
     wait_in_sync,
 )
@@ -110,7 +111,7 @@ def order_breaks(ids: list[int]) -> int:
 async def test_master_killed_under_traffic(kind: str, tmp_path: Path) -> None:
     """SIGKILL the master holding a busy room while clients send with client_id retries
     (CHAT_REDIS_MIN_REPLICAS=1): sends work again within 10 s, nothing is shown twice or
-    out of order, and no acknowledged message is lost."""
+    out of order, no acknowledged message is lost, and no client is disconnected."""
     room = "busy"
     topology: Topology = await asyncio.to_thread(
         SentinelTopology.start if kind == "sentinel" else ClusterTopology.start, tmp_path
@@ -173,7 +174,9 @@ async def test_master_killed_under_traffic(kind: str, tmp_path: Path) -> None:
         assert [0] * len(clients) == [len(t) - len(set(t)) for t in texts]
         assert [0] * len(clients) == [order_breaks(ids) for ids in shown.values()]
         assert [0] * len(clients) == [c.resets for c in clients]
+        assert [0] * len(clients) == [c.reconnects for c in clients]  # nobody disconnected
         assert list(range(1, len(kept) + 1)) == sorted(kept)
+        assert [0] * len(clients) == [c.reconnects for c in clients]  # live feed moved along
     finally:
         for client in clients:
             await client.stop()
@@ -225,3 +228,54 @@ async def test_min_replicas_withholds_the_ack(
         )
     finally:
         await store.close()
+
+
+async def test_slot_moved_under_traffic(tmp_path: Path) -> None:
+    """Resharding: the busy room's slot migrates to another master while clients send
+    (ASK / TRYAGAIN / MOVED on the way): nothing lost, nothing shown twice or out of order."""
+    room = "busy"
+    topology = await asyncio.to_thread(ClusterTopology.start, tmp_path, False)
+    started: list[Node] = []
+    clients: list[ResilientClient] = []
+    try:
+        started = await asyncio.to_thread(
+            start_nodes, topology, tmp_path, 2, CHAT_HISTORY_SIZE="10000"
+        )
+        urls = [n.url for n in started]
+        senders = [ResilientClient(urls[i % 2 :] + urls[: i % 2], room, f"s{i}") for i in range(3)]
+        watcher = ResilientClient(urls[::-1], room, "watcher")
+        clients = [*senders, watcher]
+        for client in clients:
+            await client.start()
+        traffic = Traffic(senders)
+        stop = asyncio.Event()
+        running = asyncio.create_task(traffic.run_until(stop))
+        await asyncio.sleep(1.5)
+        key = Keys(started[0].env["CHAT_REDIS_PREFIX"]).meta(room)
+        owner = topology.master_port_of(key)
+        target = next(n.port for n in topology.nodes if n.port != owner)
+        moved_at = time.monotonic()
+        await asyncio.to_thread(move_slot, topology, key, target)
+        assert target == topology.master_port_of(key)
+        await asyncio.sleep(3.0)
+        stop.set()
+        await running
+
+        after = [acked for began, acked, _ in traffic.acks if began >= moved_at]
+        assert len(after) > 20 and 0 == traffic.failed
+        expected = sorted(traffic.acked)
+        for client in clients:
+            await client.wait_for_ids(sorted(set(expected) | set(client.ids())), timeout=20)
+        kept = {m["id"]: m["text"] for m in await history(urls[1], room)}
+        shown = [c.ids() for c in clients]
+        assert {} == {i: t for i, t in traffic.acked.items() if kept.get(i) != t}
+        assert [0] * len(clients) == [len(ids) - len(set(ids)) for ids in shown]
+        assert [0] * len(clients) == [order_breaks(ids) for ids in shown]
+        assert list(range(1, len(kept) + 1)) == sorted(kept)
+        assert [0] * len(clients) == [c.reconnects for c in clients]  # live feed moved along
+    finally:
+        for client in clients:
+            await client.stop()
+        for node in started:
+            node.process.stop()
+        await asyncio.to_thread(topology.stop)

@@ -266,6 +266,13 @@ class RedisBus:
                 if self._sharded:  # ClusterPubSub moved the room to a new master: an outage
                     self.reconnects += 1
                 await self._on_resubscribed(room)  # subscribed again: refill what was missed
+        elif kind == "sunsubscribe" and room in self._rooms and room not in self._pending:
+            # Not asked for: Redis Cluster moved the room's slot to another master and
+            # dropped the subscription. Subscribe again (ClusterPubSub follows the MOVED
+            # reply to the new owner); its confirmation refills the room like a reconnect.
+            self._confirmed.discard(room)
+            self._tasks = [t for t in self._tasks if not t.done()]
+            self._tasks.append(asyncio.create_task(self._resubscribe(room)))
         elif kind in ("message", "smessage") and room in self._rooms and self._on_event is not None:
             try:
                 event = RoomEvent.decode(message["data"])
@@ -273,6 +280,19 @@ class RedisBus:
                 logger.warning("dropped a malformed event on room %s", room)
                 return
             await self._on_event(room, event)
+
+    async def _resubscribe(self, room: str) -> None:
+        pubsub = self._pubsub
+        if pubsub is None or room not in self._rooms:
+            return  # a reconnect subscribes every room anyway
+        logger.info("room %s moved to another Redis Cluster shard: subscribing again", room)
+        try:
+            async with self._commands:
+                await asyncio.wait_for(
+                    self._sub(pubsub, self._keys.channel(room)), self._op_timeout
+                )
+        except Exception as exc:  # the silence check reconnects everything
+            logger.warning("resubscribing room %s failed: %s", room, exc.__class__.__name__)
 
     async def _probe(self) -> None:
         """Publish to our own channel so a silent (half-open) subscription is noticed."""

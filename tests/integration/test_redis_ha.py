@@ -26,7 +26,9 @@ from test_real_cluster import ENV, TestDelivery, TestNodeDeath, connect, record
 
 from chat_service.backends.keys import Keys
 from chat_service.backends.redis import RedisStore
+from chat_service.backends.redis_bus import RedisBus
 from chat_service.backends.redis_clients import make_client
+from chat_service.backends.wire import RoomEvent
 from chat_service.errors import BackendUnavailable
 from chat_tools.clients import ChatClient, ResilientClient
 from chat_tools.procs import Node, free_port
@@ -279,3 +281,49 @@ async def test_slot_moved_under_traffic(tmp_path: Path) -> None:
         for node in started:
             node.process.stop()
         await asyncio.to_thread(topology.stop)
+
+
+async def test_quiet_subscriber_follows_a_moved_slot(redis_cluster: ClusterTopology) -> None:
+    """A node that only listens to a room whose slot moves (Redis drops its subscription
+    with a sunsubscribe) subscribes again on the new owner and hears the next message."""
+    prefix = f"q{secrets.token_hex(3)}:"
+    keys = Keys(prefix)
+    listener_client, sender_client = make_client(redis_cluster.url), make_client(redis_cluster.url)
+    listener = RedisBus(listener_client, keys, "listener", probe_interval=0.5)
+    sender = RedisStore(sender_client, node_id="sender", prefix=prefix)
+    heard: list[int] = []
+    resubscribed: asyncio.Event = asyncio.Event()
+
+    async def on_event(room: str, event: RoomEvent) -> None:
+        heard.append(event.seq)
+
+    async def on_resubscribed(room: str) -> None:
+        resubscribed.set()
+
+    listener.set_handlers(on_event, on_resubscribed)
+    await listener.start()
+    try:
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                await listener.subscribe("quiet")
+                break
+            except BackendUnavailable:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+        await sender.append_message("quiet", "Ann", "before", 1, None)
+        owner = redis_cluster.master_port_of(keys.meta("quiet"))
+        masters = {redis_cluster.master_port_of(f"{{{n}}}") for n in range(50)}
+        target = next(p for p in sorted(masters) if p != owner)
+        resubscribed.clear()
+        await asyncio.to_thread(move_slot, redis_cluster, keys.meta("quiet"), target)
+        await asyncio.wait_for(resubscribed.wait(), 10)
+        await sender.append_message("quiet", "Ann", "after", 2, None)
+        deadline = time.monotonic() + 5
+        while heard != [1, 2]:
+            assert time.monotonic() < deadline, heard
+            await asyncio.sleep(0.02)
+    finally:
+        await listener.close()
+        await listener_client.aclose()
+        await sender.close()

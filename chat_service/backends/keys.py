@@ -17,7 +17,7 @@ never loses an entry (see redis.py).
 | `{p}room:{room}:sent` | hash | `namekey\\nclient_id` -> first message JSON | 6 min idle |
 | `{p}room:{room}:sent_at` | zset | `namekey\\nclient_id` -> ms it was stored | 6 min idle |
 | `{p}room:{room}:events` | channel | room events (`wire.RoomEvent`), sharded on Cluster | - |
-| `{p}rooms` | set | rooms that may have users (counts are read per room) | none |
+| `{p}room-index` | set | rooms that may have users (counts are read per room) | none |
 | `{p}lingering` | zset | room -> earliest end of a presence grace in it | none |
 | `{p}nodes` | set | ids of registered nodes | none |
 | `{p}node:{node}:alive` | string | "1" while the node heartbeats | node timeout |
@@ -91,7 +91,7 @@ class Keys:
 
     @property
     def rooms(self) -> str:
-        return f"{self.prefix}rooms"
+        return f"{self.prefix}room-index"
 
     @property
     def lingering(self) -> str:

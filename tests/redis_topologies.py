@@ -21,6 +21,11 @@ from chat_tools.procs import ManagedProcess, free_port, spawn, wait_for_port
 
 SENTINEL_PASSWORD = "sentinel-secret"
 MASTER_NAME = "mymaster"
+# The chat nodes log in as an ACL user without dangerous commands (no INFO, KEYS, CONFIG,
+# CLUSTER SETSLOT...); any key prefix, since tests use their own. The default user stays
+# open for the tests' own admin calls and for replication.
+CHAT_USER, CHAT_PASSWORD = "chat", "chat-secret"
+ACL = ["--user", CHAT_USER, "on", f">{CHAT_PASSWORD}", "~*", "&*", "+@all", "-@dangerous"]
 
 
 def _binary() -> str:
@@ -113,6 +118,7 @@ def server_argv(port: int, workdir: Path, *extra: str) -> list[str]:
         "--dir", str(workdir),
         "--repl-diskless-sync", "yes",
         "--repl-diskless-sync-delay", "0",
+        *ACL,
         *extra,
     ]  # fmt: skip
 
@@ -127,7 +133,7 @@ class ClusterTopology:
     @property
     def url(self) -> str:
         ports = ",".join(f"127.0.0.1:{n.port}" for n in self.nodes[:3])
-        return f"redis+cluster://{ports}"
+        return f"redis+cluster://{CHAT_USER}:{CHAT_PASSWORD}@{ports}"
 
     @classmethod
     def start(cls, log_dir: Path, replicas: bool = True) -> ClusterTopology:
@@ -224,7 +230,7 @@ class SentinelTopology:
     @property
     def url(self) -> str:
         hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
-        return f"redis+sentinel://{hosts}/{MASTER_NAME}/0"
+        return f"redis+sentinel://{CHAT_USER}:{CHAT_PASSWORD}@{hosts}/{MASTER_NAME}/0"
 
     @classmethod
     def start(cls, log_dir: Path) -> SentinelTopology:

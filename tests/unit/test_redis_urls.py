@@ -124,3 +124,24 @@ class TestClients:
             tls_kwargs(ClientOptions(tls_verify=False))[k]
             for k in ("ssl_cert_reqs", "ssl_check_hostname")
         )
+
+    def test_tls_reaches_every_connection_of_sentinel_and_cluster(self) -> None:
+        """rediss+sentinel / rediss+cluster: TLS to the servers, and to the sentinels."""
+        options = ClientOptions(tls_ca_file="/ca.pem")
+        cluster = make_client("rediss+cluster://u:p@127.0.0.1:7000", options)
+        sentinel = make_client("rediss+sentinel://u:p@127.0.0.1:1/m/0", options)
+        (seed,) = cluster.nodes_manager.startup_nodes.values()  # type: ignore[union-attr]
+        pool = sentinel.connection_pool
+        sentinels = pool.sentinel_manager.sentinels  # type: ignore[attr-defined]
+        assert [
+            ("SSLConnection", "/ca.pem"),
+            ("SentinelManagedSSLConnection", "/ca.pem"),
+            ("SSLConnection", "/ca.pem"),
+        ] == [
+            (seed.connection_class.__name__, seed.connection_kwargs["ssl_ca_certs"]),
+            (pool.connection_class.__name__, pool.connection_kwargs["ssl_ca_certs"]),
+            (
+                sentinels[0].connection_pool.connection_class.__name__,
+                sentinels[0].connection_pool.connection_kwargs["ssl_ca_certs"],
+            ),
+        ]

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 
 from .identity import MAX_LEEWAY, AuthConfigError, TokenVerifier, make_verifier
+from .redis_urls import RedisUrlError, parse_target
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -34,6 +35,10 @@ class Settings:
     port: int = 5000
     redis_url: str | None = None
     redis_prefix: str = "chat:"
+    redis_min_replicas: int = 0
+    redis_tls_ca_file: str | None = None
+    redis_tls_verify: bool = True
+    redis_sentinel_password: str | None = None
     history_size: int = 100
     max_text: int = 2000
     rate_limit: RateLimit | None = field(default_factory=lambda: RateLimit(20, 10.0))
@@ -113,6 +118,10 @@ ENV_HELP: dict[str, str] = {
     "port": "TCP port to listen on",
     "redis_url": "Redis URL for the cluster; unset means one node, everything in memory",
     "redis_prefix": "prefix of every Redis key and channel",
+    "redis_min_replicas": "replicas that must hold a message (WAIT) before it is acknowledged",
+    "redis_tls_ca_file": "CA bundle that signed the Redis servers' TLS certificates",
+    "redis_tls_verify": "verify the Redis servers' TLS certificates and host names",
+    "redis_sentinel_password": "password of the Sentinel processes themselves (not of Redis)",
     "history_size": "messages kept per room",
     "max_text": "longest message text, in characters",
     "rate_limit": "COUNT/SECONDS messages per connection; 0 turns it off",
@@ -236,14 +245,14 @@ def parse_origins(raw: str) -> tuple[str, ...] | Literal["*"] | None:
 
 
 def parse_redis_url(raw: str) -> str | None:
+    """One Redis, Sentinel or Cluster (see redis_urls); the error never echoes a password."""
     text = raw.strip()
     if not text:
         return None
-    scheme = urlparse(text).scheme
-    if scheme not in ("redis", "rediss", "unix"):
-        raise SettingsError(
-            f"CHAT_REDIS_URL must be a redis://, rediss:// or unix:// URL, got {raw!r}"
-        )
+    try:
+        parse_target(text)
+    except RedisUrlError as exc:
+        raise SettingsError(f"CHAT_REDIS_URL is not usable: {exc}") from None
     return text
 
 
@@ -252,7 +261,11 @@ def _parse_field(name: str, raw: str) -> Any:
         "host": lambda r: r.strip() or "0.0.0.0",
         "port": lambda r: _int(name, r, minimum=0, maximum=65535),
         "redis_url": parse_redis_url,
-        "redis_prefix": lambda r: r,
+        "redis_prefix": _parse_prefix,
+        "redis_min_replicas": lambda r: _int(name, r, minimum=0, maximum=16),
+        "redis_tls_ca_file": lambda r: r.strip() or None,
+        "redis_tls_verify": lambda r: _bool(name, r),
+        "redis_sentinel_password": lambda r: r or None,
         "history_size": lambda r: _int(name, r, minimum=1, maximum=100_000),
         "max_text": lambda r: _int(name, r, minimum=1, maximum=1_000_000),
         "rate_limit": parse_rate_limit,
@@ -276,6 +289,13 @@ def _parse_field(name: str, raw: str) -> Any:
         "auth_leeway": lambda r: _bounded_float(name, r, 0.0, MAX_LEEWAY),
     }
     return parsers[name](raw)
+
+
+def _parse_prefix(raw: str) -> str:
+    """Braces would become the Cluster hash tag instead of the room: refused."""
+    if "{" in raw or "}" in raw:
+        raise SettingsError(f"CHAT_REDIS_PREFIX must not contain braces, got {raw!r}")
+    return raw
 
 
 def _parse_level(raw: str) -> str:

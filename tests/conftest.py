@@ -10,6 +10,7 @@ from typing import Any
 
 import fakeredis
 import pytest
+from redis_topologies import ClusterTopology, SentinelTopology
 
 from chat_service.app import create_app
 from chat_service.config import Settings
@@ -92,3 +93,19 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server = RedisServer.start(tmp_path_factory.mktemp("redis-logs"))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterTopology]:
+    """A private 3-master + 3-replica Redis Cluster for the session."""
+    topology = ClusterTopology.start(tmp_path_factory.mktemp("cluster-logs"))
+    yield topology
+    topology.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelTopology]:
+    """A private master + replica watched by three sentinels, for the session."""
+    topology = SentinelTopology.start(tmp_path_factory.mktemp("sentinel-logs"))
+    yield topology
+    topology.stop()

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from redis.asyncio import Redis
-
 from ..config import Settings
 from .base import Backend
 from .memory import MemoryBus, MemoryStore
-from .redis import RedisStore, make_client
+from .redis import RedisStore
 from .redis_bus import RedisBus, describe_url
+from .redis_clients import ClientOptions, RedisClient, make_client
 
 LatencyObserver = Callable[[str, float], None]
 
@@ -19,17 +18,23 @@ def open_backend(
     settings: Settings,
     node_id: str,
     *,
-    redis: Redis | None = None,
+    redis: RedisClient | None = None,
     on_latency: LatencyObserver | None = None,
 ) -> Backend:
-    """Memory when no Redis is configured; otherwise Redis (an injected client wins)."""
+    """Memory when no Redis is configured; otherwise Redis of any form (one server,
+    Sentinel or Cluster, by the URL's scheme); an injected client wins."""
     if redis is None and settings.redis_url is None:
         bus = MemoryBus()
         store = MemoryStore(
             bus, history_size=settings.history_size, presence_grace=settings.presence_grace
         )
         return Backend("memory", store, bus)
-    client = redis if redis is not None else make_client(settings.redis_url or "")
+    options = ClientOptions(
+        tls_ca_file=settings.redis_tls_ca_file,
+        tls_verify=settings.redis_tls_verify,
+        sentinel_password=settings.redis_sentinel_password,
+    )
+    client = redis if redis is not None else make_client(settings.redis_url or "", options)
     redis_store = RedisStore(
         client,
         node_id=node_id,
@@ -37,6 +42,7 @@ def open_backend(
         history_size=settings.history_size,
         node_timeout=settings.alive_ttl,
         presence_grace=settings.presence_grace,
+        min_replicas=settings.redis_min_replicas,
         on_latency=on_latency,
     )
     where = describe_url(settings.redis_url) if settings.redis_url else "redis"

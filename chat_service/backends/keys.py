@@ -1,5 +1,10 @@
 """Every Redis key and channel name, in one place, under a configurable prefix.
 
+All keys of a room carry the hash tag `{room}`, so on Redis Cluster they share one slot
+and each room script runs on one shard. No script touches keys of two rooms, nor a room
+and a global key: the global indexes below are kept from Python, in an order that
+never loses an entry (see redis.py).
+
 | key | type | contents | expiry |
 | --- | --- | --- | --- |
 | `{p}room:{room}:meta` | hash | `seq` (last message id), `epoch` (history generation) | idle TTL |
@@ -7,25 +12,37 @@
 | `{p}room:{room}:names` | hash | name key (case-folded) -> `user\\nname_json` | none |
 | `{p}room:{room}:users` | hash | user -> name key | none |
 | `{p}room:{room}:seats` | hash | user -> number of its connections in the room | none |
+| `{p}room:{room}:lingering` | zset | user -> ms when its presence grace ends | none |
+| `{p}room:{room}:on:{node}` | hash | sid -> user: a node's connections in the room | none |
 | `{p}room:{room}:sent` | hash | `namekey\\nclient_id` -> first message JSON | 6 min idle |
 | `{p}room:{room}:sent_at` | zset | `namekey\\nclient_id` -> ms it was stored | 6 min idle |
-| `{p}room:{room}:events` | channel | room events (`wire.RoomEvent`) | - |
-| `{p}rooms` | zset | room -> users listed | none |
-| `{p}lingering` | zset | `room\\nuser` -> ms when its presence grace ends | none |
+| `{p}room:{room}:events` | channel | room events (`wire.RoomEvent`), sharded on Cluster | - |
+| `{p}room-index` | set | rooms that may have users (counts are read per room) | none |
+| `{p}lingering` | zset | room -> earliest end of a presence grace in it | none |
 | `{p}nodes` | set | ids of registered nodes | none |
 | `{p}node:{node}:alive` | string | "1" while the node heartbeats | node timeout |
-| `{p}node:{node}:seats` | hash | `room\\nsid` -> user | none (deleted by reap) |
+| `{p}node:{node}:rooms` | set | rooms where the node may hold connections | none |
 
 A user is the digest of a join `key`, of a token's `sub`, or a lone connection
-(`domain.users`). Scripts that touch rooms found in a node's hash (reap.lua) build
-room key names from the prefix with `room_key` below; tests check both agree.
+(`domain.users`). Room names are letters, digits, `_` and `-`, so `{room}` is always a
+well-formed hash tag.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-ROOM_KEY_KINDS = ("meta", "history", "names", "users", "seats", "sent", "sent_at", "events")
+ROOM_KEY_KINDS = (
+    "meta",
+    "history",
+    "names",
+    "users",
+    "seats",
+    "lingering",
+    "sent",
+    "sent_at",
+    "events",
+)
 
 
 @dataclass(frozen=True)
@@ -33,7 +50,7 @@ class Keys:
     prefix: str
 
     def room_key(self, room: str, kind: str) -> str:
-        return f"{self.prefix}room:{room}:{kind}"
+        return f"{self.prefix}room:{{{room}}}:{kind}"
 
     def meta(self, room: str) -> str:
         return self.room_key(room, "meta")
@@ -50,6 +67,13 @@ class Keys:
     def seats(self, room: str) -> str:
         return self.room_key(room, "seats")
 
+    def room_lingering(self, room: str) -> str:
+        return self.room_key(room, "lingering")
+
+    def conns(self, room: str, node: str) -> str:
+        """A node's connections in the room (sid -> user): what a reaper unseats."""
+        return self.room_key(room, f"on:{node}")
+
     def sent(self, room: str) -> str:
         return self.room_key(room, "sent")
 
@@ -60,14 +84,14 @@ class Keys:
         return self.room_key(room, "events")
 
     def room_of_channel(self, channel: str) -> str | None:
-        head, tail = f"{self.prefix}room:", ":events"
+        head, tail = f"{self.prefix}room:{{", "}:events"
         if channel.startswith(head) and channel.endswith(tail):
             return channel[len(head) : -len(tail)]
         return None
 
     @property
     def rooms(self) -> str:
-        return f"{self.prefix}rooms"
+        return f"{self.prefix}room-index"
 
     @property
     def lingering(self) -> str:
@@ -80,17 +104,16 @@ class Keys:
     def alive(self, node: str) -> str:
         return f"{self.prefix}node:{node}:alive"
 
-    def node_seats(self, node: str) -> str:
-        return f"{self.prefix}node:{node}:seats"
+    def node_rooms(self, node: str) -> str:
+        return f"{self.prefix}node:{node}:rooms"
 
     def presence_keys(self, room: str) -> list[str]:
-        """KEYS 1-7 of every script that seats or unseats (see lua/presence.lua)."""
+        """KEYS 1-6 of every script that seats or unseats (see lua/presence.lua)."""
         return [
             self.meta(room),
             self.names(room),
             self.users(room),
             self.seats(room),
-            self.rooms,
-            self.lingering,
+            self.room_lingering(room),
             self.channel(room),
         ]

@@ -11,16 +11,15 @@ from importlib import resources
 from typing import Any, TypeVar
 
 import orjson
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import RedisError
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import NoScriptError, RedisError
 
 from ..domain.models import Message
 from ..domain.validation import name_key
 from ..errors import BackendUnavailable
 from .base import DEDUPE_MS, Appended, Backlog, Departure, JoinResult, NameTaken
 from .keys import Keys
+from .redis_clients import RedisClient, is_cluster
 from .wire import (
     RoomEvent,
     message_body,
@@ -28,7 +27,6 @@ from .wire import (
     name_record,
     parse_message,
     record_name,
-    split_pair,
     typing_payload,
 )
 
@@ -37,37 +35,23 @@ T = TypeVar("T")
 LatencyObserver = Callable[[str, float], None]
 IDLE_TTL_MS = 7 * 24 * 3600 * 1000
 DEDUPE_MAX = 50_000  # client_ids remembered per room: a bound on memory past 5 minutes
-SCRIPTS = ("join", "leave", "expire", "restore", "append", "range", "reap", "heartbeat")
+SCRIPTS = ("join", "leave", "expire", "restore", "append", "range", "reap")
 SEATING = frozenset({"join", "leave", "expire", "restore", "reap"})
+REAP_BATCH = 200  # rooms a sweep handles per call: a bound on one sweep's duration
 
 
-def make_client(url: str, *, timeout: float = 2.0, max_connections: int = 64) -> Redis:
-    """A client that fails fast and notices half-open connections.
+def load_script(name: str, *, sharded: bool = False) -> str:
+    """A script's source; those that seat or unseat get the shared presence rules first.
 
-    The pool blocks (up to `timeout`) when all its connections are busy, instead of
-    redis-py's default of failing past 100 commands in flight.
+    On Redis Cluster room events go out with SPUBLISH (sharded pub/sub: delivered by the
+    shard that owns the room's slot, not broadcast to every shard).
     """
-    pool = BlockingConnectionPool.from_url(
-        url,
-        max_connections=max_connections,
-        timeout=timeout,
-        decode_responses=True,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        socket_keepalive=True,
-        health_check_interval=5,
-        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
-    )
-    return Redis(connection_pool=pool)
-
-
-def load_script(name: str) -> str:
-    """A script's source; those that seat or unseat get the shared presence rules first."""
     lua = resources.files("chat_service.backends").joinpath("lua")
     source = lua.joinpath(f"{name}.lua").read_text()
     if name in SEATING:
         source = lua.joinpath("presence.lua").read_text() + "\n" + source
-    return source
+    command = "SPUBLISH" if sharded else "PUBLISH"
+    return f"local PUBLISH = '{command}'\n" + source
 
 
 def _names(raw: list[Any]) -> list[str]:
@@ -75,11 +59,17 @@ def _names(raw: list[Any]) -> list[str]:
 
 
 class RedisStore:
-    """The cluster store. Redis errors and timeouts become `unavailable`."""
+    """The cluster store. Redis errors and timeouts become `unavailable`.
+
+    Every script touches the keys of one room only (one Cluster slot). The global
+    indexes (rooms with users, rooms with lingering users, a node's rooms) are kept from
+    Python around the scripts, always adding after a room gains an entry and removing
+    then re-checking, so a concurrent change is never lost from an index.
+    """
 
     def __init__(
         self,
-        client: Redis,
+        client: RedisClient,
         *,
         node_id: str,
         prefix: str = "chat:",
@@ -88,9 +78,11 @@ class RedisStore:
         presence_grace: float = 5.0,
         op_timeout: float = 3.0,
         idle_ttl_ms: int = IDLE_TTL_MS,
+        min_replicas: int = 0,
         on_latency: LatencyObserver | None = None,
     ) -> None:
         self.client = client
+        self.sharded = is_cluster(client)
         self.keys = Keys(prefix)
         self.node_id = node_id
         self._history_size = history_size
@@ -98,8 +90,15 @@ class RedisStore:
         self._grace_ms = int(presence_grace * 1000)
         self._op_timeout = op_timeout
         self._idle_ttl_ms = idle_ttl_ms
+        self.min_replicas = min_replicas
+        # WAIT gives up well inside the operation timeout, so the sender hears `unavailable`
+        # (and retries with its client_id) rather than a timeout.
+        self._wait_ms = max(int(op_timeout * 1000 / 2), 1)
         self._on_latency = on_latency
-        self._scripts = {name: client.register_script(load_script(name)) for name in SCRIPTS}
+        self._scripts = {
+            name: client.register_script(load_script(name, sharded=self.sharded))
+            for name in SCRIPTS
+        }
 
     async def start(self) -> None:
         return None
@@ -122,11 +121,14 @@ class RedisStore:
         script = self._scripts[name]
         return await self._call(name, lambda: script(keys=keys, args=args))
 
+    async def _cmd(self, op: str, *args: Any) -> Any:
+        return await self._call(op, lambda: self.client.execute_command(*args))
+
     async def ping(self) -> None:
         await self._call("ping", self.client.ping)
 
-    def _seating_keys(self, room: str) -> list[str]:
-        return [*self.keys.presence_keys(room), self.keys.node_seats(self.node_id)]
+    def _seating_keys(self, room: str, node: str | None = None) -> list[str]:
+        return [*self.keys.presence_keys(room), self.keys.conns(room, node or self.node_id)]
 
     async def join(
         self,
@@ -140,7 +142,9 @@ class RedisStore:
         default_history: int,
     ) -> JoinResult:
         k = self.keys
-        keys = [*k.presence_keys(room), k.history(room), k.node_seats(self.node_id)]
+        # Listed among our rooms before the seat exists: a reaper can always find it.
+        await self._cmd("join", "SADD", k.node_rooms(self.node_id), room)
+        keys = [*k.presence_keys(room), k.history(room), k.conns(room, self.node_id)]
         args = [
             room,
             user,
@@ -157,6 +161,8 @@ class RedisStore:
         if reply[0] == "taken":
             raise NameTaken(name)
         _, room_epoch, seq, seated, announced, held, names, items, reset = reply
+        if int(announced):  # the room may have had no users: list it (after the seat)
+            await self._cmd("join", "SADD", k.rooms, room)
         return JoinResult(
             name=str(orjson.loads(held)),
             seated=bool(int(seated)),
@@ -173,28 +179,65 @@ class RedisStore:
         reply = await self._script("leave", self._seating_keys(room), [room, sid, ts, grace_ms])
         if not reply:
             return None
-        name_json, state, deadline = reply
+        name_json, state, deadline, left_here = reply
+        if state == "linger":
+            await self._note_lingering(room, int(deadline))
+        if int(left_here) == 0:
+            await self._forget_node_room(room)
         return Departure(
             name=str(orjson.loads(name_json)),
             gone=state == "gone",
             lingering_until=int(deadline) if state == "linger" else None,
         )
 
+    async def _note_lingering(self, room: str, deadline: int) -> None:
+        """After the script: the sweep will look at the room by this deadline (an earlier
+        one already noted stays)."""
+        await self._cmd("lingering", "ZADD", self.keys.lingering, "NX", deadline, room)
+
+    async def _forget_node_room(self, room: str) -> None:
+        """We hold no connection in the room any more: drop it from our rooms, then put it
+        back if a join of ours seated one meanwhile."""
+        key = self.keys.node_rooms(self.node_id)
+        await self._cmd("leave", "SREM", key, room)
+        if int(await self._cmd("leave", "HLEN", self.keys.conns(room, self.node_id))):
+            await self._cmd("leave", "SADD", key, room)
+
     async def restore(self, room: str, user: str, name: str, sid: str) -> bool:
+        await self._cmd("restore", "SADD", self.keys.node_rooms(self.node_id), room)
         args = [room, user, name_record(user, name), name_key(name), sid]
-        return bool(await self._script("restore", self._seating_keys(room), args) == "ok")
+        restored = await self._script("restore", self._seating_keys(room), args) == "ok"
+        if restored:
+            await self._cmd("restore", "SADD", self.keys.rooms, room)
+        return bool(restored)
 
     async def expire_lingering(self, now: int) -> int:
-        key = self.keys.lingering
-        due: list[Any] = await self._call(
-            "lingering", lambda: self.client.zrangebyscore(key, "-inf", now, start=0, num=200)
+        index = self.keys.lingering
+        due: list[Any] = await self._cmd(
+            "lingering", "ZRANGEBYSCORE", index, "-inf", now, "LIMIT", 0, REAP_BATCH
         )
         left = 0
-        for member in due:
-            room, user = split_pair(str(member))
-            keys = self.keys.presence_keys(room)
-            left += int(await self._script("expire", keys, [room, user, now]))
+        for room in (str(r) for r in due):
+            gone, following = await self._script(
+                "expire", self.keys.presence_keys(room), [room, now]
+            )
+            left += int(gone)
+            await self._reindex_lingering(room, int(following))
         return left
+
+    async def _reindex_lingering(self, room: str, following: int) -> None:
+        """Point the index at the room's next deadline; with none left, remove the room
+        and then look again, so a user who began lingering meanwhile is not missed."""
+        index = self.keys.lingering
+        if following >= 0:
+            await self._cmd("lingering", "ZADD", index, following, room)
+            return
+        await self._cmd("lingering", "ZREM", index, room)
+        first: list[Any] = await self._cmd(
+            "lingering", "ZRANGE", self.keys.room_lingering(room), 0, 0, "WITHSCORES"
+        )
+        if first:
+            await self._cmd("lingering", "ZADD", index, int(float(first[1])), room)
 
     async def append_message(
         self, room: str, name: str, text: str, ts: int, client_id: str | None
@@ -212,13 +255,44 @@ class RedisStore:
             DEDUPE_MS,
             DEDUPE_MAX,
         ]
-        stored, raw = await self._script("append", keys, args)
+        if self.min_replicas > 0:
+            stored, raw = await self._call("append", lambda: self._append_replicated(keys, args))
+        else:
+            stored, raw = await self._script("append", keys, args)
         return Appended(parse_message(raw), duplicate=not int(stored))
+
+    async def _append_replicated(self, keys: list[str], args: list[Any]) -> Any:
+        """The append, then WAIT on the same connection (WAIT counts the replicas holding
+        this connection's writes). Too few replicas in time: `unavailable`, and the
+        sender's retry with its client_id is answered from the stored message."""
+        script = self._scripts["append"]
+        for attempt in (1, 2):
+            pipe = self.client.pipeline(transaction=False)
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+            wait = ("WAIT", self.min_replicas, self._wait_ms)
+            if isinstance(self.client, RedisCluster):
+                node = self.client.get_node_from_key(keys[0])
+                pipe.execute_command(*wait, target_nodes=node)
+            else:
+                pipe.execute_command(*wait)
+            reply, acked = await pipe.execute(raise_on_error=False)
+            if isinstance(reply, NoScriptError) and attempt == 1:
+                await self.client.script_load(script.script)  # a new master after failover
+                continue
+            if isinstance(reply, Exception):
+                raise reply
+            if isinstance(acked, Exception):
+                raise acked
+            if int(acked) < self.min_replicas:
+                logger.warning("WAIT: %s of %d replicas acknowledged", acked, self.min_replicas)
+                raise BackendUnavailable()
+            return reply
+        raise BackendUnavailable()
 
     async def publish_typing(self, room: str, name: str, sid: str, typing: bool) -> None:
         wire = RoomEvent("typing", "", 0, sid, typing_payload(room, name, typing)).encode()
-        channel = self.keys.channel(room)
-        await self._call("publish", lambda: self.client.publish(channel, wire))
+        command = "SPUBLISH" if self.sharded else "PUBLISH"
+        await self._cmd("publish", command, self.keys.channel(room), wire)
 
     async def _range(self, room: str, after: int, before: int | None, limit: int | None) -> Backlog:
         keys = [self.keys.meta(room), self.keys.history(room)]
@@ -234,33 +308,61 @@ class RedisStore:
         return await self._range(room, after, None, None)
 
     async def members(self, room: str) -> list[str]:
-        key = self.keys.names(room)
-        records: list[Any] = await self._call("members", lambda: self.client.hvals(key))
+        records: list[Any] = await self._cmd("members", "HVALS", self.keys.names(room))
         return [record_name(str(rec)) for rec in records]
 
+    async def _count_users(self, rooms: list[str]) -> list[int]:
+        """Users listed per room, in one pipeline (per shard on Cluster)."""
+        if not rooms:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for room in rooms:
+            pipe.hlen(self.keys.users(room))
+        counts: list[Any] = await self._call("rooms", pipe.execute)
+        return [int(n) for n in counts]
+
     async def rooms(self) -> list[tuple[str, int]]:
-        key = self.keys.rooms
-        pairs: list[Any] = await self._call(
-            "rooms", lambda: self.client.zrangebyscore(key, 1, "+inf", withscores=True)
-        )
-        live = [(str(room), int(score)) for room, score in pairs]
+        listed = sorted(str(r) for r in await self._cmd("rooms", "SMEMBERS", self.keys.rooms))
+        counts = await self._count_users(listed)
+        empty = [room for room, n in zip(listed, counts, strict=True) if n == 0]
+        if empty:  # remove, then put back any a join filled meanwhile
+            await self._cmd("rooms", "SREM", self.keys.rooms, *empty)
+            refilled = [r for r, n in zip(empty, await self._count_users(empty), strict=True) if n]
+            if refilled:
+                await self._cmd("rooms", "SADD", self.keys.rooms, *refilled)
+        live = [(room, n) for room, n in zip(listed, counts, strict=True) if n > 0]
         return sorted(live, key=lambda item: (-item[1], item[0]))
 
     async def heartbeat(self) -> bool:
-        keys = [self.keys.nodes, self.keys.alive(self.node_id)]
-        known = await self._script("heartbeat", keys, [self.node_id, self._node_ttl_ms])
-        return bool(int(known))
+        added = await self._cmd("heartbeat", "SADD", self.keys.nodes, self.node_id)
+        await self._cmd(
+            "heartbeat", "SET", self.keys.alive(self.node_id), "1", "PX", self._node_ttl_ms
+        )
+        return not int(added)
 
     async def _reap(self, node: str, force: bool) -> int:
+        """Unseat a node's connections room by room (each room one script, one slot),
+        then drop the node. Two reapers at once unseat each connection once."""
         k = self.keys
-        keys = [k.node_seats(node), k.nodes, k.alive(node), k.rooms, k.lingering]
+        if not force and int(await self._cmd("reap", "EXISTS", k.alive(node))):
+            return -1
         ts = int(time.time() * 1000)
-        args = [k.prefix, node, ts, "1" if force else "0", self._grace_ms]
-        return int(await self._script("reap", keys, args))
+        removed = 0
+        rooms: list[Any] = await self._cmd("reap", "SMEMBERS", k.node_rooms(node))
+        for room in sorted(str(r) for r in rooms):
+            keys = self._seating_keys(room, node)
+            count, deadline = await self._script("reap", keys, [room, ts, self._grace_ms])
+            removed += int(count)
+            if int(deadline) >= 0:
+                await self._note_lingering(room, int(deadline))
+        await self._cmd("reap", "DEL", k.node_rooms(node))
+        dropped = int(await self._cmd("reap", "SREM", k.nodes, node))
+        if not (dropped or removed or force):
+            return -1  # another reaper got there first
+        return removed
 
     async def reap_dead_nodes(self) -> int:
-        key = self.keys.nodes
-        nodes: set[Any] = await self._call("nodes", lambda: self.client.smembers(key))
+        nodes: list[Any] = await self._cmd("nodes", "SMEMBERS", self.keys.nodes)
         removed = 0
         for node in sorted(str(n) for n in nodes):
             if node == self.node_id:

@@ -1,6 +1,9 @@
 """Ordered room feeds between nodes: per-room Redis channels, reconnect with capped backoff.
 
 A node subscribes to exactly the rooms it serves (`rooms.LocalRooms` decides which).
+On Redis Cluster the channels are sharded (SSUBSCRIBE): each room's events come from the
+shard that owns its slot, and redis-py's ClusterPubSub moves a subscription to the new
+owner after a failover; that re-subscription is a resubscribe like any other.
 Events arrive in publication order, which for messages is id order (they are published
 inside the atomic append). When a channel is subscribed again after an outage, the node
 is told so it can refill the room from history before handling anything newer.
@@ -15,24 +18,28 @@ import time
 from typing import Any
 from urllib.parse import urlparse
 
-from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import ClusterPubSub
 
 from ..errors import BackendUnavailable
+from ..redis_urls import parse_target
 from ..tasks import stop_tasks
 from .base import EventHandler, ResubscribeHandler
 from .keys import Keys
+from .redis_clients import RedisClient, is_cluster
 from .wire import RoomEvent
 
 logger = logging.getLogger(__name__)
+SHARDED_POLL_S = 0.01
 
 
 def describe_url(url: str | None) -> str:
-    """Where Redis is, for logs: host and port without user or password."""
+    """Where Redis is, for logs: the form and the hosts, without user or password."""
     if not url:
         return "redis"
-    parsed = urlparse(url)
-    return f"redis at {parsed.hostname or parsed.path}:{parsed.port or 6379}"
+    if url.startswith("unix://"):
+        return f"redis at {urlparse(url).path}"
+    return parse_target(url).describe()
 
 
 class RedisBus:
@@ -40,7 +47,7 @@ class RedisBus:
 
     def __init__(
         self,
-        client: Redis,
+        client: RedisClient,
         keys: Keys,
         node_id: str,
         *,
@@ -50,6 +57,7 @@ class RedisBus:
         where: str = "redis",
     ) -> None:
         self._client = client
+        self._sharded = is_cluster(client)
         self._keys = keys
         self._control = f"{keys.prefix}bus:{node_id}"
         self._op_timeout = op_timeout
@@ -116,7 +124,7 @@ class RedisBus:
             try:
                 async with self._commands:
                     await asyncio.wait_for(
-                        self._pubsub.subscribe(self._keys.channel(room)), self._op_timeout
+                        self._sub(self._pubsub, self._keys.channel(room)), self._op_timeout
                     )
             except Exception as exc:
                 if self._pending.get(room) is future:
@@ -139,10 +147,38 @@ class RedisBus:
             try:
                 async with self._commands:
                     await asyncio.wait_for(
-                        self._pubsub.unsubscribe(self._keys.channel(room)), self._op_timeout
+                        self._unsub(self._pubsub, self._keys.channel(room)), self._op_timeout
                     )
             except Exception as exc:  # the next reconnect drops it anyway
                 logger.warning("unsubscribe from room %s failed: %s", room, exc.__class__.__name__)
+
+    async def _sub(self, pubsub: PubSub, *channels: str) -> None:
+        if isinstance(pubsub, ClusterPubSub):
+            await pubsub.ssubscribe(*channels)
+        else:
+            await pubsub.subscribe(*channels)
+
+    async def _unsub(self, pubsub: PubSub, channel: str) -> None:
+        if isinstance(pubsub, ClusterPubSub):
+            await pubsub.sunsubscribe(channel)
+        else:
+            await pubsub.unsubscribe(channel)
+
+    async def _next(self, pubsub: PubSub) -> dict[str, Any] | None:
+        """The next message or confirmation, or None after `probe_interval` of quiet."""
+        if isinstance(pubsub, ClusterPubSub):
+            # ClusterPubSub polls its per-shard connections in turn, each for a share of
+            # the timeout and holding that connection's lock: a long timeout would hold
+            # back events of the other shards and a join's SSUBSCRIBE. Short polls keep
+            # both within a few milliseconds.
+            sharded: dict[str, Any] | None = await pubsub.get_sharded_message(
+                ignore_subscribe_messages=False, timeout=SHARDED_POLL_S
+            )
+            return sharded
+        message: dict[str, Any] | None = await pubsub.get_message(
+            ignore_subscribe_messages=False, timeout=self._probe_interval
+        )
+        return message
 
     async def _run(self) -> None:
         backoff = 0.05
@@ -187,7 +223,7 @@ class RedisBus:
     async def _connect(self) -> None:
         self._pubsub = self._client.pubsub()
         channels = [self._control] + [self._keys.channel(room) for room in self._rooms]
-        await asyncio.wait_for(self._pubsub.subscribe(*channels), self._op_timeout)
+        await asyncio.wait_for(self._sub(self._pubsub, *channels), self._op_timeout)
         self._last_seen = time.monotonic()
         self._ready = True
         if self._down_since is not None:
@@ -204,9 +240,7 @@ class RedisBus:
         pubsub = self._pubsub
         assert pubsub is not None
         while not self._closing:
-            message = await pubsub.get_message(
-                ignore_subscribe_messages=False, timeout=self._probe_interval
-            )
+            message = await self._next(pubsub)
             if message is not None:
                 self._last_seen = time.monotonic()
                 await self._handle(message)
@@ -221,7 +255,7 @@ class RedisBus:
         room = self._keys.room_of_channel(channel)
         if room is None:
             return
-        if kind == "subscribe":
+        if kind in ("subscribe", "ssubscribe"):
             future = self._pending.pop(room, None)
             if room in self._rooms:
                 self._confirmed.add(room)
@@ -229,14 +263,36 @@ class RedisBus:
                 if not future.done():
                     future.set_result(None)  # a join's own subscription: it reads history
             elif room in self._rooms and self._on_resubscribed is not None:
+                if self._sharded:  # ClusterPubSub moved the room to a new master: an outage
+                    self.reconnects += 1
                 await self._on_resubscribed(room)  # subscribed again: refill what was missed
-        elif kind == "message" and room in self._rooms and self._on_event is not None:
+        elif kind == "sunsubscribe" and room in self._rooms and room not in self._pending:
+            # Not asked for: Redis Cluster moved the room's slot to another master and
+            # dropped the subscription. Subscribe again (ClusterPubSub follows the MOVED
+            # reply to the new owner); its confirmation refills the room like a reconnect.
+            self._confirmed.discard(room)
+            self._tasks = [t for t in self._tasks if not t.done()]
+            self._tasks.append(asyncio.create_task(self._resubscribe(room)))
+        elif kind in ("message", "smessage") and room in self._rooms and self._on_event is not None:
             try:
                 event = RoomEvent.decode(message["data"])
             except (ValueError, TypeError):
                 logger.warning("dropped a malformed event on room %s", room)
                 return
             await self._on_event(room, event)
+
+    async def _resubscribe(self, room: str) -> None:
+        pubsub = self._pubsub
+        if pubsub is None or room not in self._rooms:
+            return  # a reconnect subscribes every room anyway
+        logger.info("room %s moved to another Redis Cluster shard: subscribing again", room)
+        try:
+            async with self._commands:
+                await asyncio.wait_for(
+                    self._sub(pubsub, self._keys.channel(room)), self._op_timeout
+                )
+        except Exception as exc:  # the silence check reconnects everything
+            logger.warning("resubscribing room %s failed: %s", room, exc.__class__.__name__)
 
     async def _probe(self) -> None:
         """Publish to our own channel so a silent (half-open) subscription is noticed."""
@@ -245,8 +301,10 @@ class RedisBus:
             if not self._ready:
                 continue
             try:
+                command = "SPUBLISH" if self._sharded else "PUBLISH"
                 await asyncio.wait_for(
-                    self._client.publish(self._control, "probe"), self._op_timeout
+                    self._client.execute_command(command, self._control, "probe"),
+                    self._op_timeout,
                 )
             except asyncio.CancelledError:
                 raise

@@ -65,21 +65,6 @@ def record_name(record: str) -> str:
     return str(orjson.loads(record.split("\n", 1)[1]))
 
 
-def seat_field(room: str, sid: str) -> str:
-    """A connection's field in its node's seat hash."""
-    return room + "\n" + sid
-
-
-def lingering_member(room: str, user: str) -> str:
-    """A user whose connections are gone, listed until its grace ends."""
-    return room + "\n" + user
-
-
-def split_pair(value: str) -> tuple[str, str]:
-    first, second = value.split("\n", 1)
-    return first, second
-
-
 @dataclass(frozen=True, slots=True)
 class RoomEvent:
     """One event on a room's ordered feed, as carried between nodes.

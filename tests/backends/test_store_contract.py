@@ -11,11 +11,13 @@ from typing import Any
 
 import orjson
 import pytest
+from redis_topologies import SENTINEL_PASSWORD, ClusterTopology, SentinelTopology
 
 from chat_service.backends.base import DEDUPE_MS, Bus, NameTaken, Store
 from chat_service.backends.memory import MemoryBus, MemoryStore
-from chat_service.backends.redis import RedisStore, make_client
+from chat_service.backends.redis import RedisStore
 from chat_service.backends.redis_bus import RedisBus
+from chat_service.backends.redis_clients import ClientOptions, make_client
 from chat_service.backends.wire import RoomEvent
 from chat_tools.procs import RedisServer
 
@@ -51,7 +53,27 @@ class Node:
 NodeFactory = Callable[..., Any]
 
 
-@pytest.fixture(params=["memory", "fakeredis", "redis"])
+def redis_url(request: pytest.FixtureRequest, kind: str) -> tuple[str, ClientOptions]:
+    """A real server of the kind under test, started once per session."""
+    if kind == "sentinel":
+        sentinel: SentinelTopology = request.getfixturevalue("redis_sentinel")
+        return sentinel.url, ClientOptions(sentinel_password=SENTINEL_PASSWORD)
+    if kind == "cluster":
+        cluster: ClusterTopology = request.getfixturevalue("redis_cluster")
+        return cluster.url, ClientOptions()
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return server.url, ClientOptions()
+
+
+@pytest.fixture(
+    params=[
+        "memory",
+        "fakeredis",
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("sentinel", marks=pytest.mark.redis),
+        pytest.param("cluster", marks=pytest.mark.redis),
+    ]
+)
 async def make_node(
     request: pytest.FixtureRequest, fake_redis_factory: Callable[[], Any]
 ) -> AsyncIterator[NodeFactory]:
@@ -75,8 +97,7 @@ async def make_node(
             if request.param == "fakeredis":
                 client = fake_redis_factory()
             else:
-                server: RedisServer = request.getfixturevalue("redis_server")
-                client = make_client(server.url)
+                client = make_client(*redis_url(request, request.param))
             store = RedisStore(
                 client,
                 node_id=f"node{len(made)}-{secrets.token_hex(2)}",
@@ -566,7 +587,9 @@ class TestLiveness:
         await join(node, "lobby", "Ann", "s1", user="u1")
         await join(node, "lobby", "Ann", "s2", user="u1")
         client = node.store.client
-        await client.delete(*await client.keys(node.store.keys.prefix + "*"))
+        # SCAN, not KEYS: the topologies' ACL user has no dangerous commands.
+        for key in [k async for k in client.scan_iter(match=node.store.keys.prefix + "*")]:
+            await client.delete(key)
         await subscribed(node, "lobby")
         assert await node.store.restore("lobby", "u1", "Ann", "s1")
         assert await node.store.restore("lobby", "u1", "Ann", "s2")

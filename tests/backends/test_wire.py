@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from redis.crc import key_slot
 
 from chat_service.backends import wire
-from chat_service.backends.keys import Keys
-from chat_service.backends.redis import SCRIPTS, RedisStore, load_script, make_client
+from chat_service.backends.keys import ROOM_KEY_KINDS, Keys
+from chat_service.backends.redis import SCRIPTS, RedisStore, load_script
+from chat_service.backends.redis_clients import make_client
 from chat_tools.procs import RedisServer
 
 NAMES = ["Ann", 'Zoë "q" \\ / 😀', "tab\tname", "<b>x</b>", "\u2028"]
@@ -58,12 +60,22 @@ class TestScripts:
                 name in ("join", "leave", "expire", "restore", "reap")
             )
 
-    def test_keys_agree_with_reap(self) -> None:
-        """reap.lua builds room keys as `prefix .. 'room:' .. room .. ':' .. kind`."""
+    def test_room_keys_share_one_slot(self) -> None:
+        """Every key and the channel of a room hash to one Cluster slot (the `{room}` tag)."""
         keys = Keys("p:")
-        assert "base .. 'meta'" in load_script("reap")
-        for kind in ("meta", "names", "users", "seats", "events"):
-            assert f"p:room:lobby:{kind}" == keys.room_key("lobby", kind)
+        for room in ("lobby", "a", "Z-9_x" * 6):
+            names = [keys.room_key(room, kind) for kind in ROOM_KEY_KINDS]
+            names += [keys.conns(room, "host-1-abc"), *keys.presence_keys(room)]
+            assert {key_slot(keys.meta(room).encode())} == {key_slot(n.encode()) for n in names}
+        assert key_slot(keys.meta("lobby").encode()) != key_slot(keys.meta("den").encode())
+
+    def test_sharded_scripts_use_spublish(self) -> None:
+        """On Cluster every script publishes with SPUBLISH; elsewhere with PUBLISH."""
+        for name in SCRIPTS:
+            assert ("local PUBLISH = 'SPUBLISH'" in load_script(name, sharded=True)) and (
+                "local PUBLISH = 'PUBLISH'" in load_script(name)
+            )
+            assert "call('PUBLISH'" not in load_script(name)  # no publish bypasses the switch
 
 
 class TestMessages:
@@ -109,13 +121,20 @@ class TestPresence:
             left.skip_sid,
         )
 
-    async def test_seat_fields(self, store: RedisStore) -> None:
-        """A node's seat hash uses wire.seat_field; lingering uses wire.lingering_member."""
+    async def test_seat_records(self, store: RedisStore) -> None:
+        """A node's connections in a room map sid -> user; lingering is per room and indexed."""
         await store.join("lobby", "u1", "Ann", "s1", None, None, 1000, 50)
-        seats = await store.client.hgetall(store.keys.node_seats("n1"))
+        seats = await store.client.hgetall(store.keys.conns("lobby", "n1"))
+        node_rooms = await store.client.smembers(store.keys.node_rooms("n1"))
         await store.leave("lobby", "s1", 2000, grace=True)
-        lingering = await store.client.zrange(store.keys.lingering, 0, -1)
-        assert ({wire.seat_field("lobby", "s1"): "u1"}, [wire.lingering_member("lobby", "u1")]) == (
-            seats,
-            lingering,
+        lingering = await store.client.zrange(
+            store.keys.room_lingering("lobby"), 0, -1, withscores=True
         )
+        index = await store.client.zrange(store.keys.lingering, 0, -1, withscores=True)
+        assert ({"s1": "u1"}, {"lobby"}, [("u1", 7000.0)], [("lobby", 7000.0)]) == (
+            seats,
+            node_rooms,
+            lingering,
+            index,
+        )
+        assert set() == await store.client.smembers(store.keys.node_rooms("n1"))

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from chat_service.backends.redis import make_client
+from chat_service.backends.keys import Keys
+from chat_service.backends.redis_clients import make_client
 from chat_tools.clients import ChatClient
 from chat_tools.procs import Node, RedisServer, cluster
 
@@ -256,7 +257,7 @@ async def numsub(redis: RedisServer, room: str) -> int:
     """How many subscribers the room's channel has, as Redis itself counts them."""
     client = make_client(redis.url)
     try:
-        pairs = await client.pubsub_numsub(f"chat:room:{room}:events")
+        pairs = await client.pubsub_numsub(Keys("chat:").channel(room))
         return int(pairs[0][1])
     finally:
         await client.aclose()

@@ -38,5 +38,5 @@ if dedupe ~= '' then
   redis.call('PEXPIRE', sent, keep + 60000)
   redis.call('PEXPIRE', sent_at, keep + 60000)
 end
-redis.call('PUBLISH', channel, 'message\n' .. epoch .. '\n' .. id .. '\n\n' .. msg)
+redis.call(PUBLISH, channel, 'message\n' .. epoch .. '\n' .. id .. '\n\n' .. msg)
 return {1, msg}

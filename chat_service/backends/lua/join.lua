@@ -1,10 +1,10 @@
 -- Join: seat the connection under its user's name, read members and history, announce
 -- the user's first connection. One script, so no other node can take the name between.
--- KEYS: presence keys (7), history, node seats
+-- KEYS: presence keys (6), history, this node's connections in the room
 -- ARGV: room, user, name record, name key, sid, since (-1 = none), epoch given ('' = none),
 --       default history n, epoch candidate, ts
 local K = KEYS
-local hist, nodeseats = KEYS[8], KEYS[9]
+local hist, conns = KEYS[7], KEYS[8]
 local room, user, record, nk, sid = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local since, given, default_n, candidate, ts =
   tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8]), ARGV[9], ARGV[10]
@@ -16,8 +16,7 @@ if not epoch then
 end
 local seq = tonumber(redis.call('HGET', K[1], 'seq') or '0')
 
-local field = room .. '\n' .. sid
-local seated_user = redis.call('HGET', nodeseats, field)
+local seated_user = redis.call('HGET', conns, sid)
 local seated, announced = 0, 0
 local holder = user
 if seated_user and redis.call('HEXISTS', K[3], seated_user) == 1 then
@@ -30,7 +29,7 @@ else
     announced = 1
     publish_presence(K, 'user_joined', room, sid, record_name_json(record), ts)
   end
-  redis.call('HSET', nodeseats, field, user)
+  redis.call('HSET', conns, sid, user)
   seated = 1
 end
 local held = redis.call('HGET', K[2], redis.call('HGET', K[3], holder))

@@ -1,5 +1,7 @@
 -- Shared by every script that seats or unseats a connection (prepended when loaded).
--- K: meta, names, users, seats, rooms, lingering, channel (keys.presence_keys order).
+-- K: meta, names, users, seats, lingering, channel (keys.presence_keys order): all keys
+-- of one room, so a script runs in one Cluster slot. PUBLISH is 'PUBLISH', or 'SPUBLISH'
+-- on Redis Cluster (set by the loader, redis.load_script).
 -- A name record is user .. '\n' .. name_json (wire.name_record): presence payloads are
 -- concatenated from it, so they match wire.presence_payload byte for byte.
 
@@ -12,13 +14,8 @@ end
 
 local function publish_presence(K, kind, room, skip, name_json, ts)
   local epoch = redis.call('HGET', K[1], 'epoch') or ''
-  redis.call('PUBLISH', K[7],
+  redis.call(PUBLISH, K[6],
     kind .. '\n' .. epoch .. '\n0\n' .. skip .. '\n' .. presence_json(room, name_json, ts))
-end
-
-local function count_users(K, room)
-  local n = redis.call('HLEN', K[3])
-  if n > 0 then redis.call('ZADD', K[5], n, room) else redis.call('ZREM', K[5], room) end
 end
 
 -- The user's last connection is gone and its grace (if any) is over: free the name.
@@ -29,13 +26,12 @@ local function remove_user(K, room, user, ts, skip)
   local rec = redis.call('HGET', K[2], nk)
   redis.call('HDEL', K[3], user)
   redis.call('HDEL', K[4], user)
-  redis.call('ZREM', K[6], room .. '\n' .. user)
+  redis.call('ZREM', K[5], user)
   local name_json = '""'
   if rec then
     name_json = record_name_json(rec)
     if record_user(rec) == user then redis.call('HDEL', K[2], nk) end
   end
-  count_users(K, room)
   publish_presence(K, 'user_left', room, skip, name_json, ts)
   return name_json
 end
@@ -51,7 +47,7 @@ local function unseat(K, room, user, ts, grace, skip)
   if left < 0 then redis.call('HSET', K[4], user, 0) end
   if grace > 0 then
     local deadline = ts + grace
-    redis.call('ZADD', K[6], deadline, room .. '\n' .. user)
+    redis.call('ZADD', K[5], deadline, user)
     return name_json, 'linger', deadline
   end
   remove_user(K, room, user, ts, skip)
@@ -64,7 +60,7 @@ local function add_seat(K, room, user)
   local n = redis.call('HINCRBY', K[4], user, 1)
   if n <= 1 then
     redis.call('HSET', K[4], user, 1)
-    redis.call('ZREM', K[6], room .. '\n' .. user)
+    redis.call('ZREM', K[5], user)
   end
 end
 
@@ -74,6 +70,5 @@ local function claim_name(K, room, user, nk, record)
   redis.call('HSET', K[2], nk, record)
   redis.call('HSET', K[3], user, nk)
   redis.call('HSET', K[4], user, 1)
-  count_users(K, room)
   return true
 end

@@ -45,6 +45,7 @@ def create_app(
         cors=_cors(settings),
         max_packet_bytes=settings.max_packet_bytes,
         json=wirejson,
+        ws_compression=settings.ws_compression,
     )
     manager = transport.manager
     delivery = Delivery(transport, store.backlog)

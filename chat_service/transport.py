@@ -16,6 +16,10 @@ Why the hooks:
 - A join admits the joiner to live delivery only after its reply is queued (protocol:
   no live event before the join reply), which needs the ack's send as a hook point.
 - Malformed, binary and reserved-name packets get `bad_request` instead of a traceback.
+- permessage-deflate: aiohttp accepts it whenever a client offers it (every browser
+  does), and python-engineio gives no switch; each compressing connection then keeps
+  zlib state (~100 KB) and compresses every packet. `PlainWebSocket` declines it unless
+  the node is configured to accept it (CHAT_WS_COMPRESSION=on).
 """
 
 from __future__ import annotations
@@ -31,9 +35,11 @@ from typing import Any
 
 import orjson
 import socketio
+from aiohttp.web import WebSocketResponse
 from engineio import async_socket
 from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
+from engineio.async_drivers import aiohttp as eio_aiohttp
 
 from .errors import ChatError
 
@@ -95,6 +101,39 @@ def websocket_frame(pkt: eio_packet.Packet) -> bytes:
         frame = header + payload
         pkt.ws_frame = frame
     return frame
+
+
+class PlainWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
+    """python-engineio's aiohttp websocket wrapper, declining permessage-deflate.
+
+    The same as the library's `__call__` but for `compress=False`: the upgrade answers
+    without `Sec-WebSocket-Extensions`, so the connection keeps no zlib state.
+    """
+
+    async def __call__(self, environ: dict[str, Any]) -> Any:
+        request = environ["aiohttp.request"]
+        self._sock = WebSocketResponse(
+            max_msg_size=self.server.max_http_buffer_size, compress=False
+        )
+        await self._sock.prepare(request)
+        self.environ = environ
+        await self.handler(self)
+        return self._sock
+
+
+def _decline_compression(sio: socketio.AsyncServer) -> None:
+    """Make `sio`'s Engine.IO server upgrade websockets through `PlainWebSocket`.
+
+    `_async` is the driver module's own dict, shared by every server in the process: the
+    server gets a copy, so a node that accepts compression next to one that does not
+    (tests) keeps its own choice.
+    """
+    eio = sio.eio
+    drivers = getattr(eio, "_async", None)
+    if not isinstance(drivers, dict) or drivers.get("websocket") is not eio_aiohttp.WebSocket:
+        FALLBACKS["websocket_driver"] += 1
+        return
+    eio._async = {**drivers, "websocket": PlainWebSocket}
 
 
 class FastSocket(async_socket.AsyncSocket):  # type: ignore[misc]
@@ -414,8 +453,13 @@ def make_server(
     json: Any,
     ping_interval: float = 25.0,
     ping_timeout: float = 20.0,
+    ws_compression: bool = False,
 ) -> Transport:
-    """The Socket.IO server with the hooks above, and the transport facade over it."""
+    """The Socket.IO server with the hooks above, and the transport facade over it.
+
+    `ws_compression` False (the default) declines permessage-deflate, as Node
+    socket.io does by default.
+    """
     manager = FastManager(max_queue_bytes=max_queue_bytes)
     sio = ChatServer(
         async_mode="aiohttp",
@@ -428,4 +472,6 @@ def make_server(
         ping_interval=ping_interval,
         ping_timeout=ping_timeout,
     )
+    if not ws_compression:
+        _decline_compression(sio)
     return Transport(sio, manager)

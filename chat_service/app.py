@@ -66,6 +66,7 @@ def create_app(
             "chat_feed_gap_messages": delivery.gaps_filled,
             "chat_deliveries_direct": manager.direct_writes,
             "chat_deliveries_queued": manager.queued_writes,
+            "chat_deliveries_coalesced": manager.batch.coalesced,
             "chat_transport_fallbacks": sum(FALLBACKS.values()),
         }
 

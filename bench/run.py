@@ -114,10 +114,12 @@ class Deployment:
 
 
 @contextlib.contextmanager
-def deploy(target: str, nodes: int, log_dir: Path) -> Iterator[Deployment]:
-    """Fresh Redis + nodes of one target, stopped by PID at exit."""
-    if target == "ours":
-        with cluster(nodes, log_dir, extra_env=OURS_ENV) as (redis, ours):
+def deploy(target: str, nodes: int, log_dir: Path, pythons: dict[str, str]) -> Iterator[Deployment]:
+    """Fresh Redis + nodes of one target, stopped by PID at exit. `ours` and every
+    `--python LABEL=PATH` target are this service (run by that interpreter)."""
+    if target == "ours" or target in pythons:
+        python = pythons.get(target)
+        with cluster(nodes, log_dir, extra_env=OURS_ENV, python=python) as (redis, ours):
             yield Deployment(
                 [n.url for n in ours], [n.process.pid for n in ours], redis.process.pid
             )
@@ -202,7 +204,7 @@ def run_all(args: argparse.Namespace, log_dir: Path) -> list[dict[str, Any]]:
         groups.setdefault(key, []).append(scenario)
     for (rep, target, nodes, lb, _), scenarios in groups.items():
         where = log_dir / f"rep{rep}-{target}-{nodes}n-{scenarios[0].name}"
-        context = deploy_lb(nodes, where) if lb else deploy(target, nodes, where)
+        context = deploy_lb(nodes, where) if lb else deploy(target, nodes, where, args.pythons)
         with context as deployment:
             for scenario in scenarios:
                 run: dict[str, Any] = {"rep": rep, "target": target, "scenario": scenario.name,
@@ -247,6 +249,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     add("--scenarios", default=",".join(SCENARIOS), help="comma-separated [%(default)s]")
     add("--lb", action="store_true", help="also fanout through the load balancer (ours)")
     add("--targets", default=",".join(TARGETS), help="comma-separated [%(default)s]")
+    add("--python", action="append", default=[], dest="pythons", metavar="LABEL=PATH",
+        help="a target LABEL: this service run by the interpreter PATH (in a virtualenv with "
+        "its dependencies), e.g. py312=.venv312/bin/python; list it in --targets")  # fmt: skip
     add("--out", type=Path, help="JSON results file [<log dir>/results.json]; plots beside it")
     add("--log-dir", type=Path, help="server logs [a new temporary directory]")
     args = parser.parse_args(argv)
@@ -256,6 +261,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             if key not in overridden:
                 setattr(args, key, value)
     args.scale_nodes = [int(n) for n in args.scale_nodes.split(",") if n]
+    args.pythons = dict(item.split("=", 1) for item in args.pythons)
     args.targets = [t for t in args.targets.split(",") if t]
     names: list[str] = []
     for name in (s for s in args.scenarios.split(",") if s):

@@ -45,6 +45,8 @@ from chat_tools.procs import cluster
 
 # Ours runs like the peer: no per-connection rate limit, no per-event INFO logging.
 OURS_ENV = {"CHAT_RATE_LIMIT": "0", "CHAT_LOG_LEVEL": "WARNING"}
+# Targets that are ours with other settings: what accepting compression costs.
+VARIANTS = {"ours-deflate": {"CHAT_WS_COMPRESSION": "on"}}
 TARGETS = ("ours", "peer")
 SCENARIOS = ("connect", "fanout20k", "fanout2k", "fanout", "broadcast")
 QUICK = {
@@ -115,11 +117,12 @@ class Deployment:
 
 @contextlib.contextmanager
 def deploy(target: str, nodes: int, log_dir: Path, pythons: dict[str, str]) -> Iterator[Deployment]:
-    """Fresh Redis + nodes of one target, stopped by PID at exit. `ours` and every
-    `--python LABEL=PATH` target are this service (run by that interpreter)."""
-    if target == "ours" or target in pythons:
+    """Fresh Redis + nodes of one target, stopped by PID at exit. `ours`, VARIANTS and
+    every `--python LABEL=PATH` target are this service (run by that interpreter)."""
+    if target == "ours" or target in pythons or target in VARIANTS:
         python = pythons.get(target)
-        with cluster(nodes, log_dir, extra_env=OURS_ENV, python=python) as (redis, ours):
+        env = {**OURS_ENV, **VARIANTS.get(target, {})}
+        with cluster(nodes, log_dir, extra_env=env, python=python) as (redis, ours):
             yield Deployment(
                 [n.url for n in ours], [n.process.pid for n in ours], redis.process.pid
             )
@@ -248,7 +251,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="clients do not offer permessage-deflate (browsers do)")  # fmt: skip
     add("--scenarios", default=",".join(SCENARIOS), help="comma-separated [%(default)s]")
     add("--lb", action="store_true", help="also fanout through the load balancer (ours)")
-    add("--targets", default=",".join(TARGETS), help="comma-separated [%(default)s]")
+    add("--targets", default=",".join(TARGETS),
+        help="comma-separated: ours, peer, ours-deflate (CHAT_WS_COMPRESSION=on) or a "
+        "--python label [%(default)s]")  # fmt: skip
     add("--python", action="append", default=[], dest="pythons", metavar="LABEL=PATH",
         help="a target LABEL: this service run by the interpreter PATH (in a virtualenv with "
         "its dependencies), e.g. py312=.venv312/bin/python; list it in --targets")  # fmt: skip

@@ -513,6 +513,10 @@ def make_server(
         engineio_logger=False,
         ping_interval=ping_interval,
         ping_timeout=ping_timeout,
+        # Handle each event inside the Engine.IO task that read it, instead of in one more
+        # task per event: that task was a visible share of a node's time at 20,000
+        # deliveries/s. A connection's events are then handled one at a time, in order.
+        async_handlers=False,
     )
     if not ws_compression:
         _decline_compression(sio)

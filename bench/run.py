@@ -12,8 +12,8 @@ Scenarios (names for --scenarios):
   nodes (20,000 deliveries/s offered); `fanout2k`: the same at 5 msg/s (2,000/s);
 - `fanout`: PERFORMANCE.md's cluster scenario (10 x 50 clients, 5 senders at 10/s);
 - `broadcast`: Redis + 1 node, 500 clients in one room, 200 broadcasts;
-- `idle10k`: Redis + 1 node, 10,000 idle joined clients in one room, then one message
-  to all of them (time until the last has it, p99);
+- `idle10k`: Redis + 1 node, 10,000 idle joined clients in rooms of 50, then one
+  message to every room at once (time until the last client has it, p99);
 - `scale`: fanout20k on 1, 2 and 4 nodes (`scale-1`, `scale-2`, `scale-4`);
 - `fanout-lb`, ours only, through the HAProxy of `chat_tools.localcluster` (--lb).
 Clients offer permessage-deflate as browsers do (--no-deflate: they do not). PNG plots
@@ -82,8 +82,8 @@ def catalogue(args: argparse.Namespace) -> dict[str, Scenario]:
     f20k = fanout_argv(rooms20k, clients20k, 2, 50.0, args.duration)
     f2k = fanout_argv(rooms20k, clients20k, 2, 5.0, args.duration)
     connect = ("connect", "--connections", str(args.connections))
-    idle = ("connect", "--connections", str(args.idle_connections), "--room-size",
-            str(args.idle_connections), "--broadcast", "--settle", "2")  # fmt: skip
+    idle = ("connect", "--connections", str(args.idle_connections), "--broadcast",
+            "--settle", "2")  # fmt: skip
     found = {
         "connect": Scenario("connect", "connect", args.nodes, connect, fresh=True),
         "fanout20k": Scenario("fanout20k", "fanout", args.nodes, f20k),

@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("--settle", type=float, default=1.0, help="wait before reading RSS, s [1]")
     connect.add_argument(
         "--broadcast", action="store_true",
-        help="then one message to the first room: time until every member has it, p99",
+        help="then one message to every room at once: time until every client has it, p99",
     )  # fmt: skip
     return parser
 

@@ -37,7 +37,7 @@ class ClientPlan:
     join_retries: int = 0  # retries of a join answered `unavailable` (each still counted)
     limit: int | None = None  # fewer clients than rooms x clients: the last room is short
     deflate: bool = True  # offer permessage-deflate, as browsers do
-    broadcast: bool = False  # connect: after joining, one message to room 0 (see `connect`)
+    broadcast: bool = False  # connect: after joining, one message to every room at once
 
     def room(self, index: int) -> str:
         return f"bench-{self.runid}-{index}"
@@ -289,20 +289,23 @@ async def fanout(plan: FanoutPlan, link: Link) -> None:
 async def broadcast_once(
     plan: ClientPlan, members: list[Member], counters: Counters
 ) -> dict[str, Any]:
-    """The first client of room 0 (worker 0) sends one message; every worker waits until
-    its members of room 0 have it, and reports the latencies."""
-    room = plan.room(0)
-    here = [m for m in members if m.room == room]
-    sent_ns = 0
-    if plan.worker == 0 and here and here[0].client is not None:
-        sent_ns = time.perf_counter_ns()
-        text = f"b:{plan.runid}:{here[0].name}:0:{sent_ns}:"
-        payload = {"room": room, "text": text, "client_id": f"{plan.runid}-once"}
-        here[0].client.emit("send_message", payload, here[0].on_ack)
-    await wait_until(lambda: counters.delivered >= len(here), plan.timeout)
+    """One message to every room at the same moment, so every joined client gets one:
+    the first client of each room sends it; each worker waits until all its members
+    have theirs and reports the latencies.
+
+    One message per room rather than one room of everybody: a room of 10,000 is
+    quadratic (each join lists and notifies every member) on any implementation.
+    """
+    sent_ns = time.perf_counter_ns()
+    for member in members:
+        if member.name == "u0" and member.client is not None:
+            text = f"b:{plan.runid}:{member.name}:0:{sent_ns}:"
+            payload = {"room": member.room, "text": text, "client_id": f"{plan.runid}-once"}
+            member.client.emit("send_message", payload, member.on_ack)
+    await wait_until(lambda: counters.delivered >= len(members), plan.timeout)
     return {
         "sent_ns": sent_ns,
-        "expected": len(here),
+        "expected": len(members),
         "delivered": counters.delivered,
         "duplicates": counters.duplicates,
         "last_ns": counters.last_delivery_ns,

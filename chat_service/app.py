@@ -46,6 +46,7 @@ def create_app(
         cors=_cors(settings),
         max_packet_bytes=settings.max_packet_bytes,
         json=wirejson,
+        ws_compression=settings.ws_compression,
     )
     manager = transport.manager
     delivery = Delivery(transport, store.backlog)
@@ -67,6 +68,7 @@ def create_app(
             "chat_feed_gap_messages": delivery.gaps_filled,
             "chat_deliveries_direct": manager.direct_writes,
             "chat_deliveries_queued": manager.queued_writes,
+            "chat_deliveries_coalesced": manager.batch.coalesced,
             "chat_transport_fallbacks": sum(FALLBACKS.values()),
         }
 

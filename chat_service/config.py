@@ -60,6 +60,7 @@ class Settings:
     auth_audience: str | None = None
     auth_issuer: str | None = None
     auth_leeway: float = 10.0
+    ws_compression: bool = False
 
     def __post_init__(self) -> None:
         try:
@@ -143,6 +144,8 @@ ENV_HELP: dict[str, str] = {
     "auth_audience": "with identity on: the `aud` every token must carry",
     "auth_issuer": "with identity on: the `iss` every token must carry",
     "auth_leeway": "with identity on: seconds of clock skew allowed on `exp` (at most 30)",
+    "ws_compression": "on: accept websocket permessage-deflate (zlib state per connection); "
+    "off declines it",
 }
 
 # How a default reads where it is not simply its value (`--help`, the README's table).
@@ -150,6 +153,7 @@ _DEFAULT_TEXT: dict[str, str] = {
     "rate_limit": "20/10",
     "allowed_origins": "same origin",
     "web_dir": "the package's copy",
+    "ws_compression": "off",
 }
 
 
@@ -287,6 +291,7 @@ def _parse_field(name: str, raw: str) -> Any:
         "auth_audience": lambda r: r.strip() or None,
         "auth_issuer": lambda r: r.strip() or None,
         "auth_leeway": lambda r: _bounded_float(name, r, 0.0, MAX_LEEWAY),
+        "ws_compression": lambda r: _bool(name, r),
     }
     return parsers[name](raw)
 

@@ -211,6 +211,7 @@ class Node(LoopbackService):
     """One chat-service node process."""
 
     env: dict[str, str] = field(default_factory=dict)
+    python: str = sys.executable  # the interpreter that runs the node (bench: 3.11 vs 3.12)
     ready_path = "/readyz"
 
     @classmethod
@@ -221,15 +222,17 @@ class Node(LoopbackService):
         port: int | None = None,
         extra_env: Mapping[str, str] | None = None,
         wait: bool = True,
+        python: str | None = None,
     ) -> Node:
         port = port or free_port()
+        python = python or sys.executable
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
         env.update({"CHAT_HOST": "127.0.0.1", "CHAT_PORT": str(port), "PYTHONUNBUFFERED": "1"})
         if redis_url:
             env["CHAT_REDIS_URL"] = redis_url
         env.update(extra_env or {})
-        process = spawn(f"node-{port}", [sys.executable, "-m", "chat_service"], log_dir, env)
-        node = cls(port, process, env)
+        process = spawn(f"node-{port}", [python, "-m", "chat_service"], log_dir, env)
+        node = cls(port, process, env, python)
         if wait:
             node.wait_ready()
         return node
@@ -245,7 +248,7 @@ class Node(LoopbackService):
         does not wait for it to be ready."""
         log_dir = self.process.log_path.parent
         self.process = spawn(
-            f"node-{self.port}-again", [sys.executable, "-m", "chat_service"], log_dir, self.env
+            f"node-{self.port}-again", [self.python, "-m", "chat_service"], log_dir, self.env
         )
 
 
@@ -255,13 +258,16 @@ def cluster(
     log_dir: Path,
     extra_env: Mapping[str, str] | None = None,
     persistent_redis: bool = False,
+    python: str | None = None,
 ) -> Iterator[tuple[RedisServer, list[Node]]]:
-    """A private Redis and N nodes, all stopped at exit."""
+    """A private Redis and N nodes (run by `python`, default this one), all stopped at exit."""
     redis = RedisServer.start(log_dir, persistent=persistent_redis)
     started: list[Node] = []
     try:
         for _ in range(nodes):
-            started.append(Node.start(log_dir, redis.url, extra_env=extra_env, wait=False))
+            started.append(
+                Node.start(log_dir, redis.url, extra_env=extra_env, wait=False, python=python)
+            )
         for node in started:
             node.wait_ready()
         yield redis, started

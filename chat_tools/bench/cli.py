@@ -58,6 +58,10 @@ def _common() -> argparse.ArgumentParser:
         "--join-retries", type=int, default=0,
         help="retry a join answered `unavailable` this often (failures still counted) [0]",
     )  # fmt: skip
+    common.add_argument(
+        "--no-deflate", action="store_false", dest="deflate",
+        help="do not offer permessage-deflate (browsers and socket.io-client offer it)",
+    )  # fmt: skip
     common.add_argument("--quiet", action="store_true", help="no progress lines")
     common.add_argument("--output", type=Path, help="also write the JSON result to this file")
     return common
@@ -97,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--room-size", type=_positive_int, default=50, help="clients per room [50]"
     )
     connect.add_argument("--settle", type=float, default=1.0, help="wait before reading RSS, s [1]")
+    connect.add_argument(
+        "--broadcast", action="store_true",
+        help="then one message to every room at once: time until every client has it, p99",
+    )  # fmt: skip
     return parser
 
 
@@ -113,6 +121,7 @@ def main(argv: Sequence[str]) -> int:
         timeout=args.timeout,
         progress=not args.quiet,
         join_retries=args.join_retries,
+        deflate=args.deflate,
     )
     result: dict[str, Any]
     try:
@@ -132,7 +141,8 @@ def main(argv: Sequence[str]) -> int:
             result = run_fanout(target, params)
         else:
             result = run_connect(
-                target, ConnectParams(args.connections, args.room_size, args.settle)
+                target,
+                ConnectParams(args.connections, args.room_size, args.settle, args.broadcast),
             )
     except (BenchFailure, OSError) as exc:
         print(f"chat-service bench: {exc}", file=sys.stderr)

@@ -61,8 +61,10 @@ class SocketIOClient:
         base_url: str,
         on_event: EventHandler | None = None,
         on_close: Callable[[SocketIOClient], None] | None = None,
+        deflate: bool = True,
     ) -> None:
         self.base_url = base_url
+        self.deflate = deflate
         self.sid = ""
         self.closed = False
         self._on_event = on_event
@@ -76,11 +78,16 @@ class SocketIOClient:
     def pending_acks(self) -> int:
         return len(self._acks)
 
+    @property
+    def compressed(self) -> bool:
+        """Whether the server accepted the permessage-deflate this client offered."""
+        return self._ws is not None and self._ws.deflate is not None
+
     async def connect(self, timeout: float = 10.0) -> None:
         """Open the websocket and wait for the namespace's CONNECT answer."""
         self._connected = asyncio.get_running_loop().create_future()
         self._connected.add_done_callback(_retrieve)
-        self._ws = WebSocketProtocol(self._packet, self._lost)
+        self._ws = WebSocketProtocol(self._packet, self._lost, self.deflate)
         try:
             async with asyncio.timeout(timeout):
                 await self._ws.open(socket_url(self.base_url), timeout)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ class ClientPlan:
     timeout: float = 30.0
     join_retries: int = 0  # retries of a join answered `unavailable` (each still counted)
     limit: int | None = None  # fewer clients than rooms x clients: the last room is short
+    deflate: bool = True  # offer permessage-deflate, as browsers do
+    broadcast: bool = False  # connect: after joining, one message to every room at once
 
     def room(self, index: int) -> str:
         return f"bench-{self.runid}-{index}"
@@ -71,6 +74,7 @@ class Counters:
     acks_failed: int = 0
     last_delivery_ns: int = 0
     stopping: bool = False
+    deflate_negotiated: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     acked: dict[str, int] = field(default_factory=dict)
     latencies_ns: list[int] = field(default_factory=list)
@@ -143,12 +147,15 @@ async def join_all(plan: ClientPlan, counters: Counters) -> list[Member]:
 
     async def join_one(room: int, index: int, url: str) -> Member | None:
         member = Member(plan.room(room), f"u{index}", prefix, counters)
-        client = SocketIOClient(url, member.on_event, member.on_close)
+        client = SocketIOClient(url, member.on_event, member.on_close, plan.deflate)
+        # Protocol v2: each client is a user of its own, named by a key only it knows.
+        key = f"bench-{plan.runid}-{room}-{index}-{secrets.token_hex(8)}"
         async with gate:
             try:
                 await client.connect(plan.timeout)
+                counters.deflate_negotiated += client.compressed
                 for attempt in range(plan.join_retries + 1):
-                    payload = {"room": member.room, "name": member.name}
+                    payload = {"room": member.room, "name": member.name, "key": key}
                     reply = await client.call("join", payload, plan.timeout)
                     if isinstance(reply, dict) and reply.get("ok") is True:
                         break
@@ -201,14 +208,17 @@ async def send_loop(member: Member, plan: FanoutPlan, start_ns: int, counters: C
     """Send `messages` chat messages at `rate`, starting at start_ns."""
     assert member.client is not None
     interval_ns = int(1e9 / plan.rate)
-    payload = {"room": member.room, "text": ""}
+    payload = {"room": member.room, "text": "", "client_id": ""}
     head = f"b:{plan.clients.runid}:{member.name}:"
+    # Protocol v2: a client_id per message, as the page gives each one it sends.
+    tag = f"{plan.clients.runid}-{member.room.rsplit('-', 1)[1]}-{member.name}-"
     for seq in range(plan.messages):
         delay = start_ns + seq * interval_ns - time.perf_counter_ns()
         if delay > 0:
             await asyncio.sleep(delay / 1e9)
         text = f"{head}{seq}:{time.perf_counter_ns()}:"
         payload["text"] = text + "x" * (plan.text_size - len(text))
+        payload["client_id"] = f"{tag}{seq}"
         try:
             member.client.emit("send_message", payload, member.on_ack)
         except EioError:
@@ -221,7 +231,14 @@ async def fanout(plan: FanoutPlan, link: Link) -> None:
     """Join, then on "go" send; report acks, wait for every expected delivery, report."""
     counters = Counters()
     members = await join_all(plan.clients, counters)
-    link.send("ready", {"joined": members_by_room(members), "errors": dict(counters.errors)})
+    link.send(
+        "ready",
+        {
+            "joined": members_by_room(members),
+            "errors": dict(counters.errors),
+            "deflate": counters.deflate_negotiated,
+        },
+    )
     start_ns: int = await link.recv("go")
     cpu0, wall0 = own_cpu_seconds(), time.perf_counter_ns()
     progress = asyncio.create_task(report_progress(link, counters.progress))
@@ -269,6 +286,33 @@ async def fanout(plan: FanoutPlan, link: Link) -> None:
     )
 
 
+async def broadcast_once(
+    plan: ClientPlan, members: list[Member], counters: Counters
+) -> dict[str, Any]:
+    """One message to every room at the same moment, so every joined client gets one:
+    the first client of each room sends it; each worker waits until all its members
+    have theirs and reports the latencies.
+
+    One message per room rather than one room of everybody: a room of 10,000 is
+    quadratic (each join lists and notifies every member) on any implementation.
+    """
+    sent_ns = time.perf_counter_ns()
+    for member in members:
+        if member.name == "u0" and member.client is not None:
+            text = f"b:{plan.runid}:{member.name}:0:{sent_ns}:"
+            payload = {"room": member.room, "text": text, "client_id": f"{plan.runid}-once"}
+            member.client.emit("send_message", payload, member.on_ack)
+    await wait_until(lambda: counters.delivered >= len(members), plan.timeout)
+    return {
+        "sent_ns": sent_ns,
+        "expected": len(members),
+        "delivered": counters.delivered,
+        "duplicates": counters.duplicates,
+        "last_ns": counters.last_delivery_ns,
+        "latencies_ns": counters.latencies_ns,
+    }
+
+
 async def connect(plan: ClientPlan, link: Link) -> None:
     """On "go" connect and join every client; hold them idle until "stop"."""
     counters = Counters()
@@ -278,7 +322,13 @@ async def connect(plan: ClientPlan, link: Link) -> None:
     members = await join_all(plan, counters)
     done_ns = time.perf_counter_ns()
     cpu, wall = own_cpu_seconds() - cpu0, (done_ns - wall0) / 1e9
-    link.send("joined", {"joined": len(members), "done_ns": done_ns})
+    link.send(
+        "joined",
+        {"joined": len(members), "done_ns": done_ns, "deflate": counters.deflate_negotiated},
+    )
+    if plan.broadcast:
+        await link.recv("broadcast")
+        link.send("delivered", await broadcast_once(plan, members, counters))
     await link.recv("stop")
     await close_all(members, counters)
     link.send("result", {"errors": counters.errors, "cpu_s": cpu, "wall_s": wall})

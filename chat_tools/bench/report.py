@@ -18,8 +18,19 @@ def _errors(result: Result) -> float:
     return float(sum(result["errors"].values()))
 
 
+def _broadcast(key: str) -> Callable[[Result], float | None]:
+    def read(result: Result) -> float | None:
+        once = result.get("broadcast")
+        if not once:
+            return None
+        value = once["latency_ms"][key] if key in ("p50", "p99") else once[key]
+        return None if value is None else float(value)
+
+    return read
+
+
 class Metric(NamedTuple):
-    scenario: str
+    kind: str  # fanout, broadcast or connect: which results the metric reads
     name: str
     read: Callable[[Result], float | None]
 
@@ -35,6 +46,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("fanout", "Redis CPU s", lambda r: r.get("redis_cpu_s")),
     Metric("fanout", "lost", lambda r: r["lost"]),
     Metric("fanout", "duplicates", lambda r: r["duplicates"]),
+    Metric("fanout", "out of order", lambda r: r["out_of_order"]),
+    Metric("fanout", "deflate negotiated", lambda r: r.get("deflate_negotiated")),
     Metric("fanout", "errors", _errors),
     Metric("fanout", "generator CPU, share of a core", lambda r: r["generator"]["cpu_frac_max"]),
     Metric("fanout", "other processes' CPU, cores", lambda r: r.get("other_cpu_cores")),
@@ -50,8 +63,19 @@ METRICS: tuple[Metric, ...] = (
     Metric("connect", "clients joined", lambda r: r["connections"]),
     Metric("connect", "connections/s", lambda r: r["connections_per_s"]),
     Metric("connect", "node RSS KiB/connection", lambda r: r.get("rss_kb_per_connection")),
+    Metric("connect", "deflate negotiated", lambda r: r.get("deflate_negotiated")),
     Metric("connect", "errors", _errors),
+    Metric("connect", "broadcast to all: last delivery ms", _broadcast("all_delivered_ms")),
+    Metric("connect", "broadcast to all: p50 ms", _broadcast("p50")),
+    Metric("connect", "broadcast to all: p99 ms", _broadcast("p99")),
+    Metric("connect", "broadcast to all: lost", _broadcast("lost")),
+    Metric("connect", "broadcast to all: duplicates", _broadcast("duplicates")),
 )
+
+
+def kind_of(run: Mapping[str, Any]) -> str:
+    """Which metrics apply to a run: its `kind`, else its scenario's name."""
+    return str(run.get("kind") or run["scenario"])
 
 
 class Row(NamedTuple):
@@ -62,22 +86,26 @@ class Row(NamedTuple):
 
 
 def summarize(runs: Sequence[Mapping[str, Any]], targets: Sequence[str]) -> list[Row]:
-    """One row per metric of every scenario that ran; runs are {target, scenario, result}."""
+    """One row per metric of every scenario that ran, scenarios in the order they first
+    ran; runs are {target, scenario, kind?, result}."""
     rows: list[Row] = []
-    for metric in METRICS:
-        spreads: dict[str, dict[str, float] | None] = {}
-        for target in targets:
-            values = [
-                metric.read(run["result"])
-                for run in runs
-                if run["target"] == target and run["scenario"] == metric.scenario
-            ]
-            spreads[target] = spread(values)
-        if all(s is None for s in spreads.values()):
-            continue
-        medians = [s["median"] if s else None for s in spreads.values()]
-        both = ratio(medians[0], medians[1]) if len(medians) == 2 else None
-        rows.append(Row(metric.scenario, metric.name, spreads, both))
+    scenarios = list(dict.fromkeys(run["scenario"] for run in runs))
+    for scenario in scenarios:
+        kind = next(kind_of(run) for run in runs if run["scenario"] == scenario)
+        for metric in (m for m in METRICS if m.kind == kind):
+            spreads: dict[str, dict[str, float] | None] = {}
+            for target in targets:
+                values = [
+                    metric.read(run["result"])
+                    for run in runs
+                    if run["target"] == target and run["scenario"] == scenario
+                ]
+                spreads[target] = spread(values)
+            if all(s is None for s in spreads.values()):
+                continue
+            medians = [s["median"] if s else None for s in spreads.values()]
+            both = ratio(medians[0], medians[1]) if len(medians) == 2 else None
+            rows.append(Row(scenario, metric.name, spreads, both))
     return rows
 
 

@@ -30,6 +30,7 @@ class Target:
     timeout: float = 60.0
     progress: bool = True
     join_retries: int = 0
+    deflate: bool = True  # clients offer permessage-deflate, as browsers do
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class ConnectParams:
     connections: int = 1000
     room_size: int = 50
     settle: float = 1.0
+    broadcast: bool = False  # then one message to every room at once: time until all have it
 
 
 @dataclass
@@ -98,7 +100,7 @@ def _setup_timeout(target: Target, clients: int) -> float:
 def _client_plans(target: Target, runid: str, rooms: int, clients: int) -> list[load.ClientPlan]:
     base = load.ClientPlan(
         target.urls, runid, rooms, clients, 0, target.procs, target.concurrency, target.timeout,
-        join_retries=target.join_retries,
+        join_retries=target.join_retries, deflate=target.deflate,
     )  # fmt: skip
     return [replace(base, worker=index) for index in range(target.procs)]
 
@@ -181,6 +183,8 @@ def run_fanout(target: Target, params: FanoutParams) -> dict[str, Any]:
         "params": {**asdict(params), "messages": params.per_sender, "urls": list(target.urls)},
         "runid": runid,
         "members": sum(members.values()),
+        "deflate_negotiated": sum(r.get("deflate", 0) for r in ready),
+        "deflate_offered": target.deflate,
         "sent": sum(r["sent"] for r in results),
         "acks_ok": sum(r["acks_ok"] for r in results),
         "acks_failed": sum(r["acks_failed"] for r in results),
@@ -207,7 +211,7 @@ def run_connect(target: Target, params: ConnectParams) -> dict[str, Any]:
     runid = secrets.token_hex(3)
     rooms = math.ceil(params.connections / params.room_size)
     plans = _client_plans(target, runid, rooms, params.room_size)
-    plans = [replace(plan, limit=params.connections) for plan in plans]
+    plans = [replace(plan, limit=params.connections, broadcast=params.broadcast) for plan in plans]
     watch = ServerWatch(target)
     with Pool(load.connect, plans, _progress(target)) as pool:
         pool.gather("ready", 60)
@@ -217,6 +221,10 @@ def run_connect(target: Target, params: ConnectParams) -> dict[str, Any]:
         joined = pool.gather("joined", _setup_timeout(target, params.connections))
         time.sleep(params.settle)
         watch.stop()
+        spread_out = None
+        if params.broadcast:
+            pool.broadcast("broadcast")
+            spread_out = pool.gather("delivered", 120)
         pool.broadcast("stop")
         results = pool.gather("result", 60)
     total = sum(j["joined"] for j in joined)
@@ -232,13 +240,33 @@ def run_connect(target: Target, params: ConnectParams) -> dict[str, Any]:
         "connections": total,
         "connect_s": round(elapsed, 3),
         "connections_per_s": _round(rate(total, elapsed)),
+        "deflate_negotiated": sum(j.get("deflate", 0) for j in joined),
+        "deflate_offered": target.deflate,
         "errors": merge_counts(r["errors"] for r in results),
         "generator": _generator(results, warnings),
         "warnings": warnings,
     }
     if target.pids and total:
         result["rss_kb_per_connection"] = round(watch.rss_growth_kb() / total, 2)
+    if spread_out is not None:
+        result["broadcast"] = _broadcast_figures(spread_out)
     return _finish(result, watch, None)
+
+
+def _broadcast_figures(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """One message to every room at once: how long until the last client had its own."""
+    sent = sorted(r["sent_ns"] for r in reports if r["sent_ns"])
+    expected = sum(r["expected"] for r in reports)
+    delivered = sum(r["delivered"] for r in reports)
+    last = max((r["last_ns"] for r in reports), default=0)
+    return {
+        "expected": expected,
+        "delivered": delivered,
+        "lost": max(expected - delivered, 0),
+        "duplicates": sum(r["duplicates"] for r in reports),
+        "all_delivered_ms": round((last - sent[0]) / 1e6, 2) if sent and last else None,
+        "latency_ms": latency_summary_ms(ns for r in reports for ns in r["latencies_ns"]),
+    }
 
 
 def _round(value: float | None) -> float | None:

@@ -54,9 +54,11 @@ def node(tmp_path: Path) -> Iterator[Node]:
 
 class TestAgainstOneNode:
     def test_fanout(self, node: Node) -> None:
-        """A tiny fanout loses nothing and reports latency and server CPU."""
+        """A tiny fanout of deflate-offering clients (as browsers are) loses nothing,
+        reports latency and server CPU, and the node declines the extension."""
         result, stderr = bench("fanout", *urls(node), *pids(node), *TINY, quiet=False)
         assert_complete(result, TINY_EXPECTED)
+        assert (True, 0) == (result["deflate_offered"], result["deflate_negotiated"])
         assert {"p50", "p95", "p99", "max", "mean"} == set(result["latency_ms"])
         assert result["latency_ms"]["p50"] > 0
         assert result["server_cpu_s"] >= 0 and "cpu_us_per_delivery" in result
@@ -69,11 +71,42 @@ class TestAgainstOneNode:
         assert (30, {}) == (result["connections"], result["errors"])
         assert result["connections_per_s"] > 0 and "rss_kb_per_connection" in result
 
+    def test_connect_with_one_broadcast_to_all(self, node: Node) -> None:
+        """connect --broadcast times one message to every joined client, none lost."""
+        result, _ = bench("connect", *urls(node), *pids(node), "--connections", "20",
+                          "--room-size", "20", "--settle", "0.2", "--broadcast")  # fmt: skip
+        once = result["broadcast"]
+        assert (20, 20, 0, 0) == (
+            once["expected"],
+            once["delivered"],
+            once["lost"],
+            once["duplicates"],
+        )
+        assert once["all_delivered_ms"] > 0 and once["latency_ms"]["p99"] > 0
+
     def test_without_pid_says_so(self, node: Node) -> None:
         """Without --pid the result warns that server figures were not measured."""
         result, _ = bench("fanout", *urls(node), *TINY[:6], "--messages", "2")
         assert ["no --pid given: server CPU and RSS not measured"] == result["warnings"]
         assert "server_cpu_s" not in result
+
+
+def test_compressing_node_negotiates_with_every_client(tmp_path: Path) -> None:
+    """CHAT_WS_COMPRESSION=on: every offering client negotiates deflate and inflates
+    what it gets; --no-deflate clients offer nothing."""
+    started = Node.start(tmp_path, extra_env={"CHAT_WS_COMPRESSION": "on", "CHAT_RATE_LIMIT": "0"})
+    try:
+        offered, _ = bench("fanout", *urls(started), *TINY)
+        plain, _ = bench("fanout", *urls(started), *TINY, "--no-deflate")
+    finally:
+        started.process.stop()
+    assert_complete(offered, TINY_EXPECTED)
+    assert_complete(plain, TINY_EXPECTED)
+    assert (6, False, 0) == (
+        offered["deflate_negotiated"],
+        plain["deflate_offered"],
+        plain["deflate_negotiated"],
+    )
 
 
 @pytest.mark.redis

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import struct
+import zlib
 from typing import Any
 
 import pytest
 
 from chat_tools.bench.eio import encode_event, socket_url, split_ack
-from chat_tools.bench.websocket import OP_CONT, OP_TEXT, WebSocketProtocol, encode_frame
+from chat_tools.bench.websocket import (
+    DEFLATE_OFFER,
+    DEFLATE_TAIL,
+    OP_CONT,
+    OP_TEXT,
+    Deflate,
+    WebSocketProtocol,
+    accept_key,
+    encode_frame,
+)
 
 
 def server_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
-    """An unmasked frame as a server sends it."""
+    """An unmasked frame as a server sends it (`opcode` may carry RSV1)."""
     first = (0x80 if fin else 0) | opcode
     if len(payload) < 126:
         return struct.pack("!BB", first, len(payload)) + payload
@@ -113,3 +123,81 @@ async def test_upgrade_needs_101_and_the_right_accept_key(status: str) -> None:
     proto.data_received(f"{status}\r\nSec-WebSocket-Accept: wrong\r\n\r\n".encode())
     failed: Any = proto._upgraded.exception()
     assert "upgrade refused" in str(failed)
+
+
+def deflated(text: str, compressor: Any) -> bytes:
+    """A server's compressed message body: deflate, sync flush, the 4-byte tail cut."""
+    data = compressor.compress(text.encode()) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    return bytes(data[:-4])
+
+
+class TestPermessageDeflate:
+    def test_offer_is_what_browsers_send(self) -> None:
+        """The default offer is the header Chrome and Firefox send."""
+        assert "permessage-deflate; client_max_window_bits" == DEFLATE_OFFER
+
+    def test_negotiated_parameters_are_read(self) -> None:
+        """Window bits and context takeover come from the server's answer."""
+        ext = Deflate("permessage-deflate; server_no_context_takeover; client_max_window_bits=12")
+        assert (True, False, 15, 12) == (
+            ext.server_reset,
+            ext.client_reset,
+            ext.server_bits,
+            ext.client_bits,
+        )
+
+    def test_client_messages_round_trip(self) -> None:
+        """What the client compresses inflates back with the server's raw inflater."""
+        ext = Deflate("permessage-deflate")
+        inflater = zlib.decompressobj(-15)
+        for text in ["42[1]", "42" + "x" * 500, "42[1]"]:
+            body = ext.deflate(text.encode())
+            assert text.encode() == inflater.decompress(body + DEFLATE_TAIL)
+
+    async def test_compressed_server_frames_are_inflated(self) -> None:
+        """RSV1 frames inflate through one shared context, fragments included."""
+        texts: list[str] = []
+        proto, _ = await upgraded(texts)
+        proto.deflate = Deflate("permessage-deflate")
+        compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+        first = deflated('42["message",{"id":1}]', compressor)
+        second = deflated('42["message",{"id":2}]', compressor)
+        proto.data_received(server_frame(0x40 | OP_TEXT, first))
+        proto.data_received(server_frame(OP_TEXT, b"2"))  # uncompressed in between: allowed
+        proto.data_received(server_frame(0x40 | OP_TEXT, second[:3], fin=False))
+        proto.data_received(server_frame(OP_CONT, second[3:]))
+        assert ['42["message",{"id":1}]', "2", '42["message",{"id":2}]'] == texts
+
+    async def test_compressed_frame_without_negotiation_closes(self) -> None:
+        """RSV1 set on a connection that negotiated nothing is a protocol error."""
+        texts: list[str] = []
+        proto, _ = await upgraded(texts)
+        closed: list[bool] = []
+        proto.close = lambda: closed.append(True)  # type: ignore[method-assign]
+        proto.data_received(server_frame(0x40 | OP_TEXT, b"\x02\x00"))
+        assert ([], [True]) == (texts, closed)
+
+    async def test_sends_are_compressed_once_negotiated(self) -> None:
+        """A text sent on a deflate connection carries RSV1 and a deflated body."""
+        proto, transport = await upgraded([])
+        proto.deflate = Deflate("permessage-deflate")
+        proto.send_text("42[1]")
+        frame = transport.written[-1]
+        _, body = unmask(frame)
+        assert (0x40, b"42[1]") == (
+            frame[0] & 0x40,
+            zlib.decompressobj(-15).decompress(body + DEFLATE_TAIL),
+        )
+
+    async def test_unoffered_extension_fails_the_upgrade(self) -> None:
+        """A server that answers with an extension the client did not offer is refused."""
+        proto = WebSocketProtocol(lambda _text: None, lambda: None, deflate=False)
+        proto.connection_made(FakeTransport())  # type: ignore[arg-type]
+        accept = accept_key(proto._key)
+        proto.data_received(
+            "HTTP/1.1 101 Switching Protocols\r\n"
+            f"Sec-WebSocket-Accept: {accept}\r\n"
+            "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n".encode()
+        )
+        failed: Any = proto._upgraded.exception()
+        assert "extension not offered" in str(failed)

@@ -57,6 +57,18 @@ class TestLoad:
             s.host,
         )
 
+    @pytest.mark.parametrize(
+        ("env", "expected"),
+        [
+            ({}, False),
+            ({"CHAT_WS_COMPRESSION": "on"}, True),
+            ({"CHAT_WS_COMPRESSION": "off"}, False),
+        ],
+    )
+    def test_ws_compression(self, env: dict[str, str], expected: bool) -> None:
+        """permessage-deflate is declined unless CHAT_WS_COMPRESSION=on."""
+        assert expected == load_settings(env=env).ws_compression
+
     def test_flags_override_environment(self) -> None:
         """--port beats CHAT_PORT."""
         assert 7000 == load_settings(env={"CHAT_PORT": "1"}, argv_values={"port": "7000"}).port
@@ -100,6 +112,7 @@ class TestLoad:
             ({"CHAT_LOG_LEVEL": "LOUD"}, "CHAT_LOG_LEVEL must be one of"),
             ({"CHAT_LOG_FORMAT": "xml"}, "CHAT_LOG_FORMAT must be text or json"),
             ({"CHAT_TRUST_FORWARDED": "maybe"}, "CHAT_TRUST_FORWARDED must be true or false"),
+            ({"CHAT_WS_COMPRESSION": "gzip"}, "CHAT_WS_COMPRESSION must be true or false"),
         ],
     )
     def test_bad_values(self, env: dict[str, str], fragment: str) -> None:

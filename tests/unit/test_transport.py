@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from engineio import packet as eio_packet
 
-from chat_service.transport import FastSocket, event_packet, websocket_frame
+from chat_service.transport import FastSocket, WriteBatch, event_packet, websocket_frame
 
 
 class TestFrame:
@@ -97,6 +97,50 @@ class TestDirectWrite:
         sock = socket_with(transport)
         sock.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, "earlier"))
         assert sock.write_direct(event_packet("m", "{}")) is False
+
+
+class TestWriteBatch:
+    async def test_one_write_per_socket_per_turn(self) -> None:
+        """Frames of one loop turn go out at its end, joined per socket, in order."""
+        first, second = FakeTransport(), FakeTransport()
+        batch = WriteBatch()
+        a, b = socket_with(first), socket_with(second)
+        packets = [event_packet("message", f'{{"id":{i}}}') for i in range(3)]
+        assert [True, True, True] == [a.write_direct(p, batch) for p in packets[:2]] + [
+            b.write_direct(packets[2], batch)
+        ]
+        assert ([], []) == (first.written, second.written)  # nothing before the turn ends
+        await asyncio.sleep(0)
+        frames = [websocket_frame(p) for p in packets]
+        assert ([frames[0] + frames[1]], [frames[2]]) == (first.written, second.written)
+        assert (2, 1) == (batch.writes, batch.coalesced)
+
+    async def test_flush_runs_before_a_writer_woken_later_in_the_turn(self) -> None:
+        """A packet queued after a batched frame is sent after it: the flush is first."""
+        transport = FakeTransport()
+        batch = WriteBatch()
+        sock = socket_with(transport)
+        order: list[str] = []
+
+        async def writer() -> None:
+            await sock.queue.get()
+            order.append(f"writer after {len(transport.written)} write(s)")
+
+        task = asyncio.create_task(writer())
+        await asyncio.sleep(0)  # the writer waits on the queue
+        assert sock.write_direct(event_packet("m", "{}"), batch) is True
+        sock.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, "ack"))
+        await asyncio.wait_for(task, 1.0)
+        assert ["writer after 1 write(s)"] == order
+
+    async def test_closed_transport_is_skipped(self) -> None:
+        """A connection that closed before the turn ended gets nothing written."""
+        transport = FakeTransport()
+        batch = WriteBatch()
+        assert socket_with(transport).write_direct(event_packet("m", "{}"), batch) is True
+        transport.closing = True
+        await asyncio.sleep(0)
+        assert ([], 0) == (transport.written, batch.writes)
 
 
 def test_event_names_are_json_escaped() -> None:

@@ -13,13 +13,14 @@ from typing import Any
 
 import pytest
 import socketio
-from aiohttp import http_websocket
+from aiohttp import http_websocket, web
 from engineio import async_socket
 from engineio import packet as eio_packet
 from engineio.async_drivers import aiohttp as eio_aiohttp
 
 from chat_service import transport
 from chat_service.appkeys import RUNTIME
+from chat_tools.bench.eio import SocketIOClient
 from chat_tools.clients import ChatClient, ServedApp, make_settings
 
 
@@ -64,6 +65,32 @@ class TestHookedNames:
         assert ["self", "wait", "abort", "reason"] == params(async_socket.AsyncSocket.close)
         assert "self._sock" in inspect.getsource(eio_aiohttp.WebSocket)
 
+    def test_engineio_websocket_driver(self) -> None:
+        """The aiohttp driver PlainWebSocket replaces: its constructor, the response it
+        builds in `__call__`, and the `_async['websocket']` entry the socket picks it by."""
+        assert ["self", "handler", "server"] == params(eio_aiohttp.WebSocket.__init__)
+        source = inspect.getsource(eio_aiohttp.WebSocket.__call__)
+        assert "WebSocketResponse(" in source
+        assert "max_msg_size=self.server.max_http_buffer_size" in source
+        assert "self._sock.prepare(request)" in source and "self.handler(self)" in source
+        assert eio_aiohttp.WebSocket is eio_aiohttp._async["websocket"]
+        assert "self.server._async['websocket']" in inspect.getsource(async_socket)
+        assert "compress" in params(web.WebSocketResponse.__init__)
+
+    def test_compression_choice_stays_per_server(self) -> None:
+        """Declining swaps the driver on a copy: the module's own dict is untouched."""
+        plain = transport.make_server(
+            max_queue_bytes=1024, cors=None, max_packet_bytes=1024, json=None
+        ).sio
+        deflating = transport.make_server(
+            max_queue_bytes=1024, cors=None, max_packet_bytes=1024, json=None, ws_compression=True
+        ).sio
+        assert (transport.PlainWebSocket, eio_aiohttp.WebSocket, eio_aiohttp.WebSocket) == (
+            plain.eio._async["websocket"],
+            deflating.eio._async["websocket"],
+            eio_aiohttp._async["websocket"],
+        )
+
     def test_aiohttp_writer(self) -> None:
         """The websocket response keeps its writer, and the writer its transport."""
         assert "self._writer" in inspect.getsource(__import__("aiohttp").web_ws)
@@ -98,3 +125,27 @@ class TestFastPathIsOn:
             await member.wait_for(lambda m=member: len(m.messages()) == 5)
         manager = node.app[RUNTIME].transport.manager
         assert ({}, True) == (dict(transport.FALLBACKS), manager.direct_writes > 0)
+
+
+class TestCompression:
+    @pytest.mark.parametrize(("accept", "expected"), [(False, False), (True, True)])
+    async def test_deflate_offered_like_a_browser(
+        self, served: Callable[..., Any], accept: bool, expected: bool
+    ) -> None:
+        """A browser-like offer is declined by default and accepted with the setting on;
+        either way a message sent round-trips (compressed acks inflate)."""
+        transport.FALLBACKS.clear()
+        node: ServedApp = await served(make_settings(ws_compression=accept))
+        got: list[Any] = []
+        client = SocketIOClient(node.url, lambda event, payload: got.append((event, payload)))
+        await client.connect(5.0)
+        try:
+            join = await client.call("join", {"room": "lobby", "name": "ann"}, 5.0)
+            sent = await client.call("send_message", {"room": "lobby", "text": "hi"}, 5.0)
+            async with asyncio.timeout(5.0):
+                while not any(event == "message" for event, _ in got):
+                    await asyncio.sleep(0.01)
+        finally:
+            client.close()
+        assert (expected, True, True) == (client.compressed, join["ok"], sent["ok"])
+        assert {} == dict(transport.FALLBACKS)

@@ -65,6 +65,8 @@ def create_app(
         client_manager=manager,
         cors_allowed_origins=_cors(settings),
         max_http_buffer_size=settings.max_packet_bytes,
+        ping_interval=settings.ping_interval,
+        ping_timeout=settings.ping_timeout,
         json=wirejson,
         logger=False,
         engineio_logger=False,

@@ -78,7 +78,11 @@ requestHooks.settled = (token, reply) => {
   const wasUnavailable = status.unavailable;
   status.answered(reply);
   refreshStatus();
-  if (wasUnavailable && !status.unavailable) sender.pumpAll();
+  if (wasUnavailable && !status.unavailable) {
+    // The service is back: do not leave rooms and messages waiting for their backoff.
+    rooms.retryFailed();
+    sender.pumpAll();
+  }
 };
 
 function probeService() {
@@ -149,6 +153,8 @@ function onMessage(message) {
   if (!state) return;
   sender.settle(state, message);
   const result = state.receive(message);
+  // A server that does not repeat client_id in events: the ack's copy names the element.
+  if (result === "duplicate") view.pane(state.room)?.tagClientId(message);
   if (result === "held" || result === "duplicate") return;
   rooms.showEntries(state, [result], true);
   if (state.room === store.active) rooms.refreshTyping();

@@ -158,6 +158,13 @@ export class RoomController {
     }
   }
 
+  /** Joins at once every room whose join failed (the service just came back). */
+  retryFailed() {
+    for (const state of this.store.rooms.values()) {
+      if (state.status === Status.FAILED) this.joinRoom(state);
+    }
+  }
+
   /** The connection dropped: no room is joined until the next connect. */
   dropAll() {
     this.typing.reset();

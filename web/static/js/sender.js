@@ -108,7 +108,8 @@ export class Sender {
         if (reply.ok) {
           this.#clearBackoff(room);
           this.#drop(entry);
-          this.deliver(reply.message);
+          // The ack answers this client_id, whether or not the message repeats it.
+          this.deliver({ client_id: entry.clientId, ...reply.message });
           continue;
         }
         if (!isTransient(reply.error)) {

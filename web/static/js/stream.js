@@ -72,6 +72,15 @@ export class Pane {
     this.#insert(item, message.ts, !own);
   }
 
+  /** Marks a shown message as the one sent under `message.client_id`. */
+  tagClientId(message) {
+    if (typeof message.client_id !== "string") return;
+    const epoch = typeof message.epoch === "string" ? message.epoch : null;
+    for (const item of this.el.querySelectorAll(`[data-message-id="${message.id}"]`)) {
+      if ((item.dataset.epoch ?? null) === epoch) item.dataset.clientId = message.client_id;
+    }
+  }
+
   /** A line that is not a message: joins, leaves, gaps, resets. */
   appendNotice(text, kind, ts = Date.now()) {
     const item = h(
@@ -137,7 +146,7 @@ export class Pane {
     item.dataset.delivery = entry.state;
     const failed = entry.state === "failed";
     const status = failed ? this.failedText(entry.error) : pendingText(entry);
-    item.replaceChildren(
+    const parts = [
       h(
         "div",
         { className: "msg-meta" },
@@ -164,7 +173,8 @@ export class Pane {
             }),
           )
         : null,
-    );
+    ];
+    item.replaceChildren(...parts.filter((part) => part !== null));
   }
 
   removePending(clientId) {

@@ -116,9 +116,11 @@ async def wait_joined(page: Page, room: str, timeout: float = WAIT_MS) -> None:
     )
 
 
-async def open_room(pages: Pages, base_url: str, room: str, name: str, **size: int) -> Page:
+async def open_room(
+    pages: Pages, base_url: str, room: str, name: str, width: int = 1280, height: int = 800
+) -> Page:
     """A chat page opened at /rooms/{room}?name={name}, joined."""
-    page = await pages.open(f"{base_url}/rooms/{room}?name={name}", **size)
+    page = await pages.open(f"{base_url}/rooms/{room}?name={name}", width, height)
     await wait_joined(page, room)
     return page
 

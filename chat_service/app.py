@@ -11,38 +11,18 @@ from redis.asyncio import Redis
 
 from . import wirejson
 from .appkeys import METRICS, RUNTIME, SERVICE, SETTINGS, TEMPLATES
-from .bus import MemoryBus, RedisBus
+from .backends import open_backend
 from .config import Settings
-from .fanout import Delivery, FastManager
+from .delivery import Delivery
 from .metrics import Metrics
 from .node import NodeRuntime, new_node_id
+from .rooms import LocalRooms
 from .routes import make_templates, security_headers, setup_routes, web_dir
 from .service import ChatService
-from .sockets import ChatServer, register
-from .store.base import Bus, Store
-from .store.memory import MemoryStore
-from .store.redis import RedisStore, make_client
+from .sockets import register
+from .transport import FALLBACKS, make_server
 
 logger = logging.getLogger(__name__)
-
-
-def _backend(
-    settings: Settings, redis: Redis | None, node_id: str, metrics: Metrics
-) -> tuple[Store, Bus, bool]:
-    """The URL (or an injected client) picks the backend."""
-    if redis is None and settings.redis_url is None:
-        bus = MemoryBus()
-        return MemoryStore(bus, history_size=settings.history_size), bus, False
-    client = redis if redis is not None else make_client(settings.redis_url or "")
-    store = RedisStore(
-        client,
-        node_id=node_id,
-        prefix=settings.redis_prefix,
-        history_size=settings.history_size,
-        node_timeout=settings.alive_ttl,
-        on_latency=metrics.observe_redis,
-    )
-    return store, RedisBus(client, store.keys, node_id), True
 
 
 def _cors(settings: Settings) -> Any:
@@ -58,29 +38,28 @@ def create_app(
     """A node: aiohttp app with Socket.IO attached and its background tasks owned."""
     node_id = node_id or new_node_id()
     metrics = Metrics()
-    store, bus, clustered = _backend(settings, redis, node_id, metrics)
-    manager = FastManager(max_queue_bytes=settings.max_queue_bytes)
-    sio = ChatServer(
-        async_mode="aiohttp",
-        client_manager=manager,
-        cors_allowed_origins=_cors(settings),
-        max_http_buffer_size=settings.max_packet_bytes,
+    backend = open_backend(settings, node_id, redis=redis, on_latency=metrics.observe_redis)
+    store, bus = backend.store, backend.bus
+    transport = make_server(
+        max_queue_bytes=settings.max_queue_bytes,
+        cors=_cors(settings),
+        max_packet_bytes=settings.max_packet_bytes,
         ping_interval=settings.ping_interval,
         ping_timeout=settings.ping_timeout,
         json=wirejson,
-        logger=False,
-        engineio_logger=False,
     )
-    delivery = Delivery(manager, store.backlog)
+    manager = transport.manager
+    delivery = Delivery(transport, store.backlog)
     bus.set_handlers(delivery.on_event, delivery.refill)
-    service = ChatService(settings, store, bus, delivery)
-    runtime = NodeRuntime(settings, node_id, store, bus, service, sio, metrics, clustered)
-    register(sio, service, metrics, settings)
+    rooms = LocalRooms(bus, delivery)
+    service = ChatService(settings, store, rooms)
+    runtime = NodeRuntime(settings, node_id, backend, service, transport, metrics)
+    register(transport, service, metrics, settings)
 
     def live() -> dict[str, float]:
         return {
             "chat_connections": len(service.connections),
-            "chat_rooms": len(delivery.feeds),
+            "chat_rooms": len(rooms.served),
             "chat_room_members": sum(len(c.rooms) for c in service.connections.values()),
             "chat_backend_up": 1.0 if runtime.backend_up() else 0.0,
             "chat_slow_consumer_disconnects": manager.slow_consumer_disconnects,
@@ -88,6 +67,7 @@ def create_app(
             "chat_feed_gap_messages": delivery.gaps_filled,
             "chat_deliveries_direct": manager.direct_writes,
             "chat_deliveries_queued": manager.queued_writes,
+            "chat_transport_fallbacks": sum(FALLBACKS.values()),
         }
 
     metrics.add_live(live)
@@ -99,15 +79,16 @@ def create_app(
     app[TEMPLATES] = make_templates(root)
     app[SERVICE] = service
     app[RUNTIME] = runtime
-    sio.attach(app)
+    transport.sio.attach(app)
     setup_routes(app, root)
 
     async def backend_ctx(_app: web.Application) -> AsyncIterator[None]:
         await store.start()
         await bus.start()
-        logger.info("node %s starting with %s backend", node_id, "redis" if clustered else "memory")
+        logger.info("node %s starting with %s backend", node_id, backend.name)
         async with runtime.running():
             yield
+        await delivery.close_all()
         await bus.close()
         await store.close()
 

@@ -42,12 +42,26 @@ class Settings:
     max_connections_per_ip: int = 0
     trust_forwarded: bool = False
     max_queue_bytes: int = 1_048_576
-    max_packet_bytes: int = 65_536
+    max_packet_bytes: int = 1_000_000
     typing_interval: float = 1.0
     ping_interval: float = 5.0
     ping_timeout: float = 5.0
     shutdown_timeout: float = 8.0
     web_dir: str | None = None
+    presence_grace: float = 5.0
+
+    def __post_init__(self) -> None:
+        needed = packet_bytes_for_text(self.max_text)
+        if needed > self.max_packet_bytes:
+            raise SettingsError(
+                f"CHAT_MAX_TEXT={self.max_text} needs packets of up to {needed} bytes but "
+                f"CHAT_MAX_PACKET_BYTES is {self.max_packet_bytes}: raise it or lower the limit"
+            )
+
+    @property
+    def linger_interval(self) -> float:
+        """How often users whose presence grace ended are looked for."""
+        return min(max(self.presence_grace / 10.0, 0.05), 0.5)
 
     @property
     def heartbeat_interval(self) -> float:
@@ -62,6 +76,12 @@ class Settings:
         between 0.6 and 1.0 x `node_timeout` after its last heartbeat.
         """
         return self.node_timeout * 0.8
+
+
+def packet_bytes_for_text(max_text: int) -> int:
+    """The largest packet a `send_message` of an allowed text can need: 12 bytes per code
+    point (the longest JSON escape of one, a surrogate pair) plus room for the rest."""
+    return 12 * max_text + 1024
 
 
 ENV_HELP: dict[str, str] = {
@@ -86,6 +106,7 @@ ENV_HELP: dict[str, str] = {
     "ping_timeout": "seconds an Engine.IO ping waits for its answer",
     "shutdown_timeout": "seconds a draining node waits for clients before exiting",
     "web_dir": "folder with templates/, static/ and node_modules/ (default: ./web of the repo)",
+    "presence_grace": "seconds a disconnected user stays listed before user_left; 0 turns it off",
 }
 
 
@@ -187,12 +208,13 @@ def _parse_field(name: str, raw: str) -> Any:
         "max_connections_per_ip": lambda r: _int(name, r, minimum=0),
         "trust_forwarded": lambda r: _bool(name, r),
         "max_queue_bytes": lambda r: _int(name, r, minimum=1024),
-        "max_packet_bytes": lambda r: _int(name, r, minimum=1024),
+        "max_packet_bytes": lambda r: _int(name, r, minimum=1024, maximum=100_000_000),
         "typing_interval": lambda r: _float(name, r, minimum=0.0),
         "ping_interval": lambda r: _float(name, r, minimum=1.0),
         "ping_timeout": lambda r: _float(name, r, minimum=1.0),
         "shutdown_timeout": lambda r: _float(name, r, minimum=0.0),
         "web_dir": lambda r: r.strip() or None,
+        "presence_grace": lambda r: _float(name, r, minimum=0.0),
     }
     return parsers[name](raw)
 

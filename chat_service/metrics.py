@@ -33,6 +33,7 @@ class _LiveCollector(Collector):
             "chat_feed_gap_messages": "Messages delivered from history to fill a gap in a feed",
             "chat_deliveries_direct": "Broadcast packets written straight to an idle websocket",
             "chat_deliveries_queued": "Broadcast packets queued on a busy or polling socket",
+            "chat_transport_fallbacks": "Times a library internal was missing and a slow path ran",
         }
         for name, doc in gauges.items():
             yield GaugeMetricFamily(name, doc, value=values.get(name, 0.0))

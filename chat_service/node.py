@@ -1,4 +1,4 @@
-"""A node's life: identity, heartbeat, reaping dead nodes, readiness and graceful drain."""
+"""A node's life: identity, heartbeat, reaping dead nodes, presence grace, readiness, drain."""
 
 from __future__ import annotations
 
@@ -11,14 +11,13 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
-import socketio
-
+from .backends.base import Backend
 from .config import Settings
 from .errors import ChatError
 from .metrics import Metrics
-from .service import ChatService
-from .store.base import Bus, Store
+from .service import ChatService, now_ms
 from .tasks import stop_tasks
+from .transport import Transport
 
 logger = logging.getLogger(__name__)
 
@@ -35,33 +34,30 @@ class NodeRuntime:
         self,
         settings: Settings,
         node_id: str,
-        store: Store,
-        bus: Bus,
+        backend: Backend,
         service: ChatService,
-        sio: socketio.AsyncServer,
+        transport: Transport,
         metrics: Metrics,
-        clustered: bool,
     ) -> None:
         self.settings = settings
         self.node_id = node_id
-        self.store = store
-        self.bus = bus
+        self.backend = backend
+        self.store = backend.store
+        self.bus = backend.bus
         self.service = service
-        self.sio = sio
+        self.transport = transport
         self.metrics = metrics
-        self.clustered = clustered
         self.draining = False
         self._registered = False
-        self._backend_ok = not clustered
+        self._backend_ok = False
         self._stopping = False
         self._healthy_since: float | None = None
+        self.restores = 0
 
     async def not_ready_reason(self) -> str | None:
         """None when the node can serve chat; otherwise why not."""
         if self.draining:
             return "node is shutting down"
-        if not self.clustered:
-            return None
         try:
             await self.store.ping()
         except ChatError:
@@ -71,7 +67,7 @@ class NodeRuntime:
         return None
 
     def backend_up(self) -> bool:
-        return not self.clustered or (self._backend_ok and self.bus.healthy)
+        return self._backend_ok and self.bus.healthy
 
     async def _beat(self) -> None:
         try:
@@ -83,15 +79,32 @@ class NodeRuntime:
             self._healthy_since = time.monotonic()
         self._backend_ok = True
         if not known and self._registered and self.service.connections:
-            logger.warning(
-                "node %s was declared dead (or Redis lost its data); closing %d connections "
-                "so they rejoin",
-                self.node_id,
-                len(self.service.connections),
-            )
-            await self.close_clients()
+            await self._restore()
         self._registered = True
         await self.service.retry_orphans()
+
+    async def _restore(self) -> None:
+        """Redis lost this node's seats (restarted empty, or we were declared dead):
+        put them back so every connection stays a member without rejoining."""
+        started = time.monotonic()
+        lost = await self.service.restore_seats()
+        self.restores += 1
+        logger.warning(
+            "node %s: Redis had lost our seats; restored %d connections in %.2fs",
+            self.node_id,
+            len(self.service.connections),
+            time.monotonic() - started,
+            extra={"node": self.node_id},
+        )
+        for sid in lost:  # another user took the name meanwhile: rejoin to learn it
+            await self.transport.close(sid)
+            with suppress(Exception):
+                await self.service.disconnect(sid)
+
+    async def _expire(self) -> None:
+        left = await self.store.expire_lingering(now_ms())
+        if left:
+            logger.debug("presence grace ended for %d users", left)
 
     async def _sweep(self) -> None:
         # After an outage every node's alive key may have lapsed. Sweep only once this
@@ -127,13 +140,14 @@ class NodeRuntime:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """Own the background loops for the app's lifetime (a cleanup_ctx)."""
-        tasks: list[asyncio.Task[None]] = []
-        if self.clustered:
-            interval = self.settings.heartbeat_interval
-            tasks = [
-                asyncio.create_task(self._loop("heartbeat", interval, self._beat)),
-                asyncio.create_task(self._loop("dead-node sweep", interval, self._sweep)),
-            ]
+        interval = self.settings.heartbeat_interval
+        tasks = [
+            asyncio.create_task(self._loop("heartbeat", interval, self._beat)),
+            asyncio.create_task(self._loop("dead-node sweep", interval, self._sweep)),
+            asyncio.create_task(
+                self._loop("presence grace", self.settings.linger_interval, self._expire)
+            ),
+        ]
         try:
             yield
         finally:
@@ -141,26 +155,16 @@ class NodeRuntime:
             await stop_tasks(tasks)
 
     async def close_clients(self) -> None:
-        """Close every client's transport so it reconnects (to any node) and rejoins.
-
-        An Engine.IO CLOSE (not a Socket.IO disconnect, after which clients stay away)
-        is queued for each socket without waiting for it to be read: a client that has
-        stopped reading must not hold the node.
-        """
-        eio = self.sio.eio
+        """Close every client at the Engine.IO level so it reconnects (to any node)."""
         for sid in list(self.service.connections):
-            eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
-            sock = eio.sockets.get(eio_sid) if eio_sid is not None else None
-            if sock is not None:
-                with suppress(Exception):
-                    await sock.close(wait=False, reason=eio.reason.SERVER_DISCONNECT)
-                    sock.queue.put_nowait(None)  # the writer ends and closes the websocket
-                eio.sockets.pop(eio_sid, None)
+            await self.transport.close(sid)
             with suppress(Exception):
                 await self.service.disconnect(sid)
 
     async def drain(self) -> None:
-        """SIGTERM: leave every room at once (others see user_left), close the clients."""
+        """SIGTERM: unseat every connection at once (their users linger for the presence
+        grace, so a user who reconnects elsewhere in time is never seen leaving), then
+        close the clients."""
         self.draining = True
         self.metrics.draining.set(1)
         self.service.release_on_disconnect = False

@@ -7,92 +7,21 @@ to python-socketio, and the client never sees a stack trace.
 from __future__ import annotations
 
 import logging
-import re
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import socketio
-from engineio import async_socket
 
 from .config import Settings
 from .errors import ChatError
-from .fanout import FastSocket
 from .metrics import Metrics
-from .service import ChatService
+from .service import ChatService, Joined
+from .transport import Transport, after_ack
 
 logger = logging.getLogger(__name__)
-Handler = Callable[[str, Any], Awaitable[dict[str, Any]]]
+Handler = Callable[[str, Any], Awaitable[Any]]
 _NO_PAYLOAD_OK = {"list_rooms"}
-
-
-_ACK_ID = re.compile(r"^[0-9](?:\d+-)?(?:/[^,]*,)?(\d{1,15})")
-
-
-class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
-    """AsyncServer hardened against packets python-socketio would mishandle.
-
-    - An EVENT named "connect" or "disconnect" sent by a client would be passed to those
-      handlers with client-made arguments (resetting or tearing down the connection's
-      state at will): it gets a bad_request ack instead, as do events without a name.
-    - A packet that does not decode (bad JSON, nesting past the parser's depth, data that
-      is not a list) would raise inside python-socketio with no ack and a traceback per
-      packet in the log: the client gets bad_request when the packet carries an ack id.
-    - Binary packets: the protocol has none; they are answered with bad_request and their
-      attachments are dropped instead of being buffered.
-    """
-
-    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
-        sock = self.eio.sockets.get(eio_sid)
-        if sock is not None and type(sock) is async_socket.AsyncSocket:
-            sock.__class__ = FastSocket  # same state, a cheaper writer loop
-        return await super()._handle_eio_connect(eio_sid, environ)
-
-    async def _send_bad_request(self, eio_sid: str, namespace: str | None, ack_id: int) -> None:
-        reply = ChatError("bad_request", "Malformed or unsupported packet.").to_ack()
-        pkt = self.packet_class(
-            socketio.packet.ACK, namespace=namespace or "/", id=ack_id, data=[reply]
-        )
-        await self._send_packet(eio_sid, pkt)
-
-    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
-        sio_packet = socketio.packet
-        if isinstance(data, bytes):
-            self._binary_packet.pop(eio_sid, None)
-            return
-        try:
-            pkt = self.packet_class(encoded_packet=data)
-        except (ValueError, TypeError, RecursionError):
-            logger.debug("malformed packet from %s dropped", eio_sid)
-            match = _ACK_ID.match(data) if isinstance(data, str) else None
-            if match and self.manager.sid_from_eio_sid(eio_sid, "/"):
-                await self._send_bad_request(eio_sid, "/", int(match.group(1)))
-            return
-        kind = pkt.packet_type
-        if kind in (sio_packet.BINARY_EVENT, sio_packet.BINARY_ACK):
-            if kind == sio_packet.BINARY_EVENT and pkt.id is not None:
-                await self._send_bad_request(eio_sid, pkt.namespace, pkt.id)
-            return
-        if kind == sio_packet.EVENT:
-            await self._handle_event(eio_sid, pkt.namespace, pkt.id, pkt.data)
-        elif kind == sio_packet.ACK:
-            await self._handle_ack(eio_sid, pkt.namespace, pkt.id, pkt.data)
-        elif kind == sio_packet.CONNECT:
-            await self._handle_connect(eio_sid, pkt.namespace, pkt.data)
-        elif kind == sio_packet.DISCONNECT:
-            await self._handle_disconnect(eio_sid, pkt.namespace, self.reason.CLIENT_DISCONNECT)
-        else:
-            logger.info("unexpected packet type %s from %s dropped", kind, eio_sid)
-
-    async def _handle_event(
-        self, eio_sid: str, namespace: str | None, id: int | None, data: Any
-    ) -> None:
-        valid = isinstance(data, list) and data and isinstance(data[0], str)
-        if not valid or data[0] in self.reserved_events:
-            if id is not None and self.manager.sid_from_eio_sid(eio_sid, namespace or "/"):
-                await self._send_bad_request(eio_sid, namespace, id)
-            return
-        await super()._handle_event(eio_sid, namespace, id, data)
 
 
 def client_ip(environ: dict[str, Any], trust_forwarded: bool) -> str:
@@ -119,12 +48,12 @@ class ConnectionGate:
         service: ChatService,
         metrics: Metrics,
         settings: Settings,
-        sio: socketio.AsyncServer,
+        transport: Transport,
     ) -> None:
         self.service = service
         self.metrics = metrics
         self.settings = settings
-        self.sio = sio
+        self.transport = transport
         self.per_ip: Counter[str] = Counter()
 
     async def connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
@@ -142,7 +71,7 @@ class ConnectionGate:
         logger.debug("connection %s opened from %s", sid, ip)
 
     async def disconnect(self, sid: str, *reason: Any) -> None:
-        self.sio.manager.release_poll(sid)
+        self.transport.release_poll(sid)
         conn = self.service.connections.get(sid)
         if conn is not None:
             self.per_ip[conn.ip] -= 1
@@ -156,9 +85,10 @@ class ConnectionGate:
 
 
 def register(
-    sio: socketio.AsyncServer, service: ChatService, metrics: Metrics, settings: Settings
+    transport: Transport, service: ChatService, metrics: Metrics, settings: Settings
 ) -> None:
     """Attach every protocol event to the server."""
+    sio = transport.sio
 
     def wrap(event: str, handler: Handler) -> Callable[..., Awaitable[dict[str, Any]]]:
         async def on_event(sid: str, *args: Any) -> dict[str, Any]:
@@ -171,6 +101,9 @@ def register(
                 else:
                     raise ChatError("bad_request", "Send exactly one JSON object as payload.")
                 reply = await handler(sid, payload)
+                if isinstance(reply, Joined):
+                    after_ack(reply.admit)  # live events only once the reply is queued
+                    reply = reply.reply
             except ChatError as exc:
                 metrics.errors.labels(exc.code).inc()
                 return exc.to_ack()
@@ -178,9 +111,9 @@ def register(
                 logger.exception("event %s from %s failed", event, sid)
                 metrics.errors.labels("internal").inc()
                 return _internal()
-            if event == "send_message":
+            if event == "send_message" and not reply.get("duplicate"):
                 metrics.messages.inc()
-            return reply
+            return dict(reply)
 
         return on_event
 
@@ -201,7 +134,7 @@ def register(
         metrics.errors.labels("bad_request").inc()
         return ChatError("bad_request", "Unknown event.").to_ack()
 
-    gate = ConnectionGate(service, metrics, settings, sio)
+    gate = ConnectionGate(service, metrics, settings, transport)
     sio.on("*", unknown)
     sio.on("connect", gate.connect)
     sio.on("disconnect", gate.disconnect)

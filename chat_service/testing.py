@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -472,20 +473,27 @@ def _set_event(event: asyncio.Event, *_args: Any) -> None:
 class ResilientClient:
     """A chat member that survives node deaths the way the browser page does.
 
-    It stays in one room; when its connection drops it connects to the next URL and
-    rejoins with `since` = the last id it saw (retrying while its old name is still held).
-    Every message it is shown, live or recovered, lands in `received`, so a test can
-    count losses and duplicates.
+    It stays in one room under one `key` (so its name is its own across connections);
+    when its connection drops it connects to the next URL and rejoins with `since` and
+    `epoch` of the last message it saw. Sends carry a `client_id` and are retried with it
+    until acknowledged, so a retry is never shown twice. Every message it is shown, live
+    or recovered, lands in `received`, so a test can count losses and duplicates.
     """
 
-    def __init__(self, urls: Sequence[str], room: str, name: str) -> None:
+    def __init__(self, urls: Sequence[str], room: str, name: str, key: str | None = None) -> None:
         self.urls = list(urls)
         self.room = room
         self.name = name
+        self.key = key or secrets.token_urlsafe(24)
         self.received: list[dict[str, Any]] = []
         self.acked: list[int] = []
         self.failed_sends = 0
+        self.retries = 0
+        self.duplicate_acks = 0
+        self.resets = 0
         self.reconnects = 0
+        self.rejoin_seconds: list[float] = []
+        self._sent = 0
         self._turn = 0
         self._client: ChatClient | None = None
         self._ready = asyncio.Event()
@@ -496,6 +504,10 @@ class ResilientClient:
     @property
     def last_id(self) -> int:
         return int(self.received[-1]["id"]) if self.received else 0
+
+    @property
+    def epoch(self) -> str | None:
+        return str(self.received[-1]["epoch"]) if self.received else None
 
     def ids(self) -> list[int]:
         return [int(m["id"]) for m in self.received]
@@ -522,10 +534,14 @@ class ResilientClient:
             self._held = []
             try:
                 await client.connect(url, timeout=3)
-                payload: dict[str, Any] = {"room": self.room, "name": self.name}
+                payload: dict[str, Any] = {"room": self.room, "name": self.name, "key": self.key}
                 if self.received:
                     payload["since"] = self.last_id
+                    payload["epoch"] = self.epoch
                 reply = await client.call("join", payload, timeout=5)
+                if reply.get("ok") and reply.get("reset"):
+                    self.resets += 1  # the history we knew is gone: start over in the new one
+                    self.received.clear()
                 if reply.get("ok"):
                     # History first, then live events that arrived before the ack: the
                     # server admits the joiner before it sends the join's reply.
@@ -543,7 +559,10 @@ class ResilientClient:
 
     async def _run(self) -> None:
         while not self._stopping:
+            dropped_at = time.monotonic()
             self._client = await self._connect_and_join()
+            if self.reconnects:
+                self.rejoin_seconds.append(time.monotonic() - dropped_at)
             dropped = asyncio.Event()
             self._client.sio.on("disconnect", functools.partial(_set_event, dropped))
             self._ready.set()
@@ -553,19 +572,32 @@ class ResilientClient:
                 self.reconnects += 1
                 self._ready.clear()
 
-    async def send(self, text: str) -> int | None:
-        """Send once; returns the acknowledged id, or None if it was not acknowledged."""
-        await asyncio.wait_for(self._ready.wait(), 40)
-        client = self._client
-        assert client is not None
-        try:
-            reply = await client.call("send_message", {"room": self.room, "text": text}, timeout=5)
-        except Exception:
-            reply = None
-        if reply and reply.get("ok"):
-            msg_id = int(reply["message"]["id"])
-            self.acked.append(msg_id)
-            return msg_id
+    async def send(self, text: str, deadline: float = 40.0) -> int | None:
+        """Send with a client_id, retrying with it until acknowledged or `deadline`
+        seconds pass; returns the acknowledged id, or None."""
+        self._sent += 1
+        client_id = f"{self.key[:8]}-{self._sent}"
+        payload = {"room": self.room, "text": text, "client_id": client_id}
+        give_up = time.monotonic() + deadline
+        while time.monotonic() < give_up:
+            try:
+                await asyncio.wait_for(self._ready.wait(), max(give_up - time.monotonic(), 0.01))
+            except TimeoutError:
+                break
+            client = self._client
+            assert client is not None
+            try:
+                reply = await client.call("send_message", payload, timeout=3)
+            except Exception:
+                reply = None
+            if reply and reply.get("ok"):
+                if reply.get("duplicate"):
+                    self.duplicate_acks += 1
+                msg_id = int(reply["message"]["id"])
+                self.acked.append(msg_id)
+                return msg_id
+            self.retries += 1
+            await asyncio.sleep(0.1)
         self.failed_sends += 1
         return None
 

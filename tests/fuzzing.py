@@ -10,6 +10,7 @@ from chat_service.errors import ERROR_CODES
 
 EVENTS = ["join", "leave", "send_message", "typing", "history", "members", "list_rooms"]
 FIELDS = ["room", "name", "text", "since", "before", "limit", "typing"]
+V2_FIELDS = ["key", "epoch", "client_id"]
 
 json_scalars = (
     st.none()
@@ -26,8 +27,18 @@ json_values = st.recursive(
     max_leaves=16,
 )
 plausible_rooms = st.sampled_from(["lobby", "LOBBY", "a-b_c", "x" * 32, "x" * 33, "", " lobby"])
+# Version 2's identifiers, near and past their limits.
+plausible_ids = st.sampled_from(
+    ["k" * 16, "k" * 15, "k" * 128, "k" * 129, "c-1", "x" * 64, "x" * 65, "a b", "é" * 20]
+) | st.from_regex(r"[A-Za-z0-9_-]{1,130}", fullmatch=True)
 # Objects with the protocol's field names: more inputs get past the first checks.
-shaped = st.fixed_dictionaries({}, optional={f: json_values | plausible_rooms for f in FIELDS})
+shaped = st.fixed_dictionaries(
+    {},
+    optional={
+        **{f: json_values | plausible_rooms for f in FIELDS},
+        **{f: json_values | plausible_ids for f in V2_FIELDS},
+    },
+)
 payloads = json_values | shaped
 
 

@@ -26,11 +26,13 @@ class Admission:
 
     `now`: add it to the room at once, after sending it `catch_up` (messages it missed
     between its history read and now). Otherwise it waits until the feed reaches its
-    history head.
+    history head. `complete` is False when the feed no longer holds every message the
+    joiner missed (more than `recent_size` of them): they must come from history first.
     """
 
     now: bool
     catch_up: tuple[str, ...] = ()
+    complete: bool = True
 
 
 @dataclass
@@ -98,7 +100,8 @@ class RoomFeed:
             return Admission(now=True)
         if self.last_id >= head:
             missed = tuple(text for msg_id, text in self.recent if msg_id > head)
-            return Admission(now=True, catch_up=missed)
+            covered = self.last_id == head or (bool(self.recent) and self.recent[0][0] <= head + 1)
+            return Admission(now=True, catch_up=missed, complete=covered)
         self.pending[sid] = head
         return Admission(now=False)
 

@@ -9,11 +9,13 @@ from typing import Any
 from ..errors import ChatError
 
 ROOM_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
+CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+EPOCH_MAX = 64
 MAX_NAME = 32
 HISTORY_LIMIT_MAX = 100
 HISTORY_LIMIT_DEFAULT = 50
-# Tabs and newlines are ordinary in chat text; every other control character is not.
-_TEXT_ALLOWED_CONTROLS = frozenset("\n\t")
+# Tabs and line breaks are ordinary in chat text; every other control character is not.
+_TEXT_ALLOWED_CONTROLS = frozenset("\n\t\r")
 
 
 def require_object(payload: Any) -> dict[str, Any]:
@@ -96,4 +98,24 @@ def typing_flag(value: Any) -> bool:
     """`typing` must be a real boolean."""
     if not isinstance(value, bool):
         raise ChatError("bad_request", "Field 'typing' must be true or false.")
+    return value
+
+
+def client_id(value: Any) -> str | None:
+    """The optional `client_id` of a send: 1-64 of A-Z a-z 0-9 _ -."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not CLIENT_ID_RE.fullmatch(value):
+        raise ChatError(
+            "bad_request", "Field 'client_id' must be 1-64 letters, digits, '_' or '-'."
+        )
+    return value
+
+
+def epoch(value: Any) -> str | None:
+    """The optional `epoch` a rejoining client saw; any short string (compared only)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= EPOCH_MAX:
+        raise ChatError("bad_request", f"Field 'epoch' must be 1-{EPOCH_MAX} characters.")
     return value

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chat_service.testing import ChatClient, ServedApp
+from chat_service.testing import ChatClient, ServedApp, make_settings
 
 Connect = Callable[..., Any]
 
@@ -35,9 +35,11 @@ class TestJoin:
             "ok": True,
             "room": "lobby",
             "name": "Bob",
+            "epoch": reply["epoch"],
             "members": ["Bob", "ann"],
             "history": [],
         } == reply
+        assert isinstance(reply["epoch"], str) and reply["epoch"]
         await ann.wait_for(lambda: len(ann.of("user_joined")) == 1)
         assert "Bob" == ann.of("user_joined")[0]["name"]
         assert [] == bob.of("user_joined")
@@ -187,8 +189,11 @@ class TestLeaveAndDisconnect:
         assert ([], []) == (bob.messages(), bob.of("user_left"))
         assert "not_in_room" == error(await bob.call("leave", {"room": "lobby"}))
 
-    async def test_disconnect_leaves_every_room(self, node: ServedApp, clients: Connect) -> None:
-        """A closed connection leaves all its rooms; its names are free again."""
+    async def test_disconnect_leaves_every_room(
+        self, served: Callable[..., Any], clients: Connect
+    ) -> None:
+        """A closed connection leaves all its rooms after the grace; its names are free."""
+        node = await served(make_settings(presence_grace=0.3))
         ann = await joined(clients, node.url, "a", "ann")
         await ann.call("join", {"room": "b", "name": "ann"})
         watcher = await joined(clients, node.url, "a", "w")

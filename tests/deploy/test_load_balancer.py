@@ -274,14 +274,15 @@ class TestNodeGoingAway:
         disconnected = asyncio.Event()
         async with _client(small_cluster.lb_url, ["polling"], cookie=cookie) as client:
             client.on("disconnect", lambda *reason: disconnected.set())
-            assert True is (await _call(client, "join", {"room": room, "name": "ann"}))["ok"]
+            joining = {"room": room, "name": "ann", "key": "ann-key-0123456789"}
+            assert True is (await _call(client, "join", joining))["ok"]
             sent = await _call(client, "send_message", {"room": room, "text": "before"})
             node = small_cluster.node_named(pinned)
             code = await asyncio.to_thread(node.process.stop)
             await asyncio.wait_for(disconnected.wait(), TIMEOUT)
         seen: list[str] = []
         async with _client(small_cluster.lb_url, ["polling"], seen, cookie=cookie) as client:
-            rejoined = await _call(client, "join", {"room": room, "name": "ann", "since": 0})
+            rejoined = await _call(client, "join", {**joining, "since": 0})
         assert 0 == code
         assert [sent["message"]] == rejoined["history"]
         assert pinned not in set(seen)

@@ -1,9 +1,9 @@
 """Ordered room feeds between nodes: per-room Redis channels, reconnect with capped backoff.
 
-Each node subscribes only to the rooms it has members in. Events arrive in publication
-order, which for messages is id order (they are published inside the atomic append).
-When a channel is subscribed again after an outage, the node is told so it can refill
-the room from history before handling anything newer.
+A node subscribes to exactly the rooms it serves (`rooms.LocalRooms` decides which).
+Events arrive in publication order, which for messages is id order (they are published
+inside the atomic append). When a channel is subscribed again after an outage, the node
+is told so it can refill the room from history before handling anything newer.
 """
 
 from __future__ import annotations
@@ -13,56 +13,30 @@ import contextlib
 import logging
 import time
 from typing import Any
+from urllib.parse import urlparse
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
-from .domain.models import RoomEvent
-from .errors import BackendUnavailable
-from .store.base import EventHandler, ResubscribeHandler
-from .store.keys import Keys
-from .tasks import stop_tasks
+from ..errors import BackendUnavailable
+from ..tasks import stop_tasks
+from .base import EventHandler, ResubscribeHandler
+from .keys import Keys
+from .wire import RoomEvent
 
 logger = logging.getLogger(__name__)
 
 
-class MemoryBus:
-    """Delivers a room's events inline, in the order the store publishes them."""
-
-    def __init__(self) -> None:
-        self._rooms: dict[str, int] = {}
-        self._on_event: EventHandler | None = None
-
-    @property
-    def healthy(self) -> bool:
-        return True
-
-    def set_handlers(self, on_event: EventHandler, on_resubscribed: ResubscribeHandler) -> None:
-        self._on_event = on_event
-
-    async def start(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        self._rooms.clear()
-
-    async def subscribe(self, room: str) -> None:
-        self._rooms[room] = self._rooms.get(room, 0) + 1
-
-    async def unsubscribe(self, room: str) -> None:
-        left = self._rooms.get(room, 0) - 1
-        if left > 0:
-            self._rooms[room] = left
-        else:
-            self._rooms.pop(room, None)
-
-    async def publish(self, room: str, event: RoomEvent) -> None:
-        if room in self._rooms and self._on_event is not None:
-            await self._on_event(room, event)
+def describe_url(url: str | None) -> str:
+    """Where Redis is, for logs: host and port without user or password."""
+    if not url:
+        return "redis"
+    parsed = urlparse(url)
+    return f"redis at {parsed.hostname or parsed.path}:{parsed.port or 6379}"
 
 
 class RedisBus:
-    """One pub/sub connection per node; rooms subscribed while they have local members."""
+    """One pub/sub connection per node; a set of subscribed rooms, idempotent both ways."""
 
     def __init__(
         self,
@@ -73,6 +47,7 @@ class RedisBus:
         op_timeout: float = 3.0,
         probe_interval: float = 2.0,
         max_backoff: float = 5.0,
+        where: str = "redis",
     ) -> None:
         self._client = client
         self._keys = keys
@@ -80,7 +55,13 @@ class RedisBus:
         self._op_timeout = op_timeout
         self._probe_interval = probe_interval
         self._max_backoff = max_backoff
-        self._refs: dict[str, int] = {}
+        self._where = where
+        self._rooms: set[str] = set()
+        # SUBSCRIBE and UNSUBSCRIBE leave in the order they were asked for: a room left
+        # and joined again at once must not end unsubscribed.
+        self._commands = asyncio.Lock()
+        self._down_since: float | None = None
+        self._last_down_log = 0.0
         self._pending: dict[str, asyncio.Future[None]] = {}  # SUBSCRIBE sent, not confirmed
         self._confirmed: set[str] = set()  # subscribed on the current connection
         self._pubsub: PubSub | None = None
@@ -96,6 +77,10 @@ class RedisBus:
     def healthy(self) -> bool:
         silent_for = time.monotonic() - self._last_seen
         return self._ready and silent_for < self._probe_interval * 3
+
+    @property
+    def rooms(self) -> frozenset[str]:
+        return frozenset(self._rooms)
 
     def set_handlers(self, on_event: EventHandler, on_resubscribed: ResubscribeHandler) -> None:
         self._on_event = on_event
@@ -114,12 +99,9 @@ class RedisBus:
         self._fail_waiters()
 
     async def subscribe(self, room: str) -> None:
-        self._refs[room] = self._refs.get(room, 0) + 1
-        try:
-            await self._ensure_subscribed(room)
-        except BaseException:
-            await self.unsubscribe(room)
-            raise
+        """Add the room; return once Redis confirmed it (a reconnect re-subscribes it)."""
+        self._rooms.add(room)
+        await self._ensure_subscribed(room)
 
     async def _ensure_subscribed(self, room: str) -> None:
         """Return once Redis has confirmed the room's subscription on this connection."""
@@ -132,9 +114,10 @@ class RedisBus:
             future = asyncio.get_running_loop().create_future()
             self._pending[room] = future
             try:
-                await asyncio.wait_for(
-                    self._pubsub.subscribe(self._keys.channel(room)), self._op_timeout
-                )
+                async with self._commands:
+                    await asyncio.wait_for(
+                        self._pubsub.subscribe(self._keys.channel(room)), self._op_timeout
+                    )
             except Exception as exc:
                 if self._pending.get(room) is future:
                     del self._pending[room]
@@ -148,17 +131,16 @@ class RedisBus:
             raise BackendUnavailable() from exc
 
     async def unsubscribe(self, room: str) -> None:
-        left = self._refs.get(room, 0) - 1
-        if left > 0:
-            self._refs[room] = left
+        if room not in self._rooms:
             return
-        self._refs.pop(room, None)
+        self._rooms.discard(room)
         self._confirmed.discard(room)
         if self._pubsub is not None and self._ready:
             try:
-                await asyncio.wait_for(
-                    self._pubsub.unsubscribe(self._keys.channel(room)), self._op_timeout
-                )
+                async with self._commands:
+                    await asyncio.wait_for(
+                        self._pubsub.unsubscribe(self._keys.channel(room)), self._op_timeout
+                    )
             except Exception as exc:  # the next reconnect drops it anyway
                 logger.warning("unsubscribe from room %s failed: %s", room, exc.__class__.__name__)
 
@@ -172,25 +154,50 @@ class RedisBus:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                logger.warning(
-                    "room feed subscription lost (%s); reconnecting in %.2fs",
-                    exc.__class__.__name__,
-                    backoff,
-                )
+                self._log_down(exc, backoff)
             self._ready = False
             await self._drop_pubsub()
             self._fail_waiters()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self._max_backoff)
 
+    def _log_down(self, exc: Exception, backoff: float) -> None:
+        """Say once that Redis is unreachable, then remind every 30 s, not every retry."""
+        now = time.monotonic()
+        if self._down_since is None:
+            self._down_since = now
+            self._last_down_log = now
+            logger.warning(
+                "%s unreachable (%s: %s); room feeds paused, retrying with backoff up to %.0fs",
+                self._where,
+                exc.__class__.__name__,
+                exc,
+                self._max_backoff,
+            )
+        elif now - self._last_down_log >= 30.0:
+            self._last_down_log = now
+            logger.warning(
+                "%s still unreachable after %.0fs (%s); retrying in %.2fs",
+                self._where,
+                now - self._down_since,
+                exc.__class__.__name__,
+                backoff,
+            )
+
     async def _connect(self) -> None:
         self._pubsub = self._client.pubsub()
-        channels = [self._control] + [self._keys.channel(room) for room in self._refs]
+        channels = [self._control] + [self._keys.channel(room) for room in self._rooms]
         await asyncio.wait_for(self._pubsub.subscribe(*channels), self._op_timeout)
         self._last_seen = time.monotonic()
         self._ready = True
-        if self.reconnects:
-            logger.info("room feed subscription restored (%d rooms)", len(self._refs))
+        if self._down_since is not None:
+            logger.info(
+                "%s reachable again after %.1fs; %d room feeds resubscribed",
+                self._where,
+                time.monotonic() - self._down_since,
+                len(self._rooms),
+            )
+            self._down_since = None
         self.reconnects += 1
 
     async def _listen(self) -> None:
@@ -216,14 +223,14 @@ class RedisBus:
             return
         if kind == "subscribe":
             future = self._pending.pop(room, None)
-            if room in self._refs:
+            if room in self._rooms:
                 self._confirmed.add(room)
             if future is not None:
                 if not future.done():
                     future.set_result(None)  # a join's own subscription: it reads history
-            elif room in self._refs and self._on_resubscribed is not None:
+            elif room in self._rooms and self._on_resubscribed is not None:
                 await self._on_resubscribed(room)  # subscribed again: refill what was missed
-        elif kind == "message" and room in self._refs and self._on_event is not None:
+        elif kind == "message" and room in self._rooms and self._on_event is not None:
             try:
                 event = RoomEvent.decode(message["data"])
             except (ValueError, TypeError):
@@ -250,10 +257,10 @@ class RedisBus:
         pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
 
     def _fail_waiters(self) -> None:
-        """The connection is gone: pending joins fail; rooms keep their refs for reconnect."""
+        """The connection is gone: pending joins fail; the rooms stay for the reconnect."""
         self._confirmed.clear()
         pending, self._pending = self._pending, {}
         for future in pending.values():

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from engineio import packet as eio_packet
 
-from chat_service.fanout import FastSocket, event_packet, websocket_frame
+from chat_service.transport import FastSocket, event_packet, websocket_frame
 
 
 class TestFrame:

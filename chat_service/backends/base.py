@@ -1,0 +1,163 @@
+"""The backend interface: a Store and a Bus, paired in one Backend per URL scheme."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..domain.models import Message
+from .wire import RoomEvent
+
+EventHandler = Callable[[str, RoomEvent], Awaitable[None]]
+ResubscribeHandler = Callable[[str], Awaitable[None]]
+DEDUPE_MS = 300_000  # a client_id is remembered at least this long (protocol: 5 minutes)
+
+
+class NameTaken(Exception):
+    """Another user holds the name in the room."""
+
+
+@dataclass(frozen=True, slots=True)
+class JoinResult:
+    """What a join read and changed, atomically."""
+
+    name: str  # the name the user holds (kept when it already held one)
+    seated: bool  # False: this connection was already in the room (idempotent join)
+    announced: bool  # True: the user's first connection, so user_joined was published
+    members: list[str]
+    history: list[Message]
+    epoch: str
+    head: int  # the room's newest id when history was read
+    reset: bool  # the client's `since`/`epoch` belong to a history that is gone
+
+
+@dataclass(frozen=True, slots=True)
+class Departure:
+    """A connection left a room: the name it held, and when its user leaves."""
+
+    name: str
+    gone: bool  # the user left now (user_left published)
+    lingering_until: int | None  # ms timestamp: listed until then (presence grace)
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    message: Message
+    duplicate: bool  # a repeat of a stored client_id: nothing was stored or sent
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Kept messages newer than some id, with the epoch they belong to."""
+
+    epoch: str
+    messages: list[tuple[int, str]]
+
+
+class Store(Protocol):
+    """History, ids, presence and node liveness. Writes publish their room events."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise BackendUnavailable unless the backend answers."""
+
+    async def join(
+        self,
+        room: str,
+        user: str,
+        name: str,
+        sid: str,
+        since: int | None,
+        epoch: str | None,
+        ts: int,
+        default_history: int,
+    ) -> JoinResult:
+        """Seat the connection under its user's name; read members and history in one step."""
+
+    async def leave(self, room: str, sid: str, ts: int, *, grace: bool) -> Departure | None:
+        """Unseat the connection; its user leaves with its last connection.
+
+        With `grace` (a disconnect, not a `leave`) the user stays listed for the
+        presence grace first. None when the connection held no seat.
+        """
+
+    async def restore(self, room: str, user: str, name: str, sid: str) -> bool:
+        """Put back a live connection's seat after the backend lost it, announcing nothing.
+
+        False when another user took the name meanwhile.
+        """
+
+    async def expire_lingering(self, now: int) -> int:
+        """Remove users whose presence grace has ended; returns how many left."""
+
+    async def append_message(
+        self, room: str, name: str, text: str, ts: int, client_id: str | None
+    ) -> Appended:
+        """Allocate the next id, keep and publish the message in one step.
+
+        A `client_id` already stored for this room and name returns the first message.
+        """
+
+    async def publish_typing(self, room: str, name: str, sid: str, typing: bool) -> None: ...
+
+    async def history(self, room: str, before: int | None, limit: int) -> list[Message]: ...
+
+    async def backlog(self, room: str, after: int) -> Backlog:
+        """Kept messages with id > after (for a node filling a gap in its feed)."""
+
+    async def members(self, room: str) -> list[str]: ...
+
+    async def rooms(self) -> list[tuple[str, int]]:
+        """Rooms with live users, most users first, then by name."""
+
+    async def heartbeat(self) -> bool:
+        """Mark this node alive; False when it had been declared dead or its data lost."""
+
+    async def reap_dead_nodes(self) -> int:
+        """Unseat the connections of silent nodes (their users linger); returns how many."""
+
+    async def remove_node(self) -> int:
+        """Unseat all of this node's connections at once (graceful shutdown)."""
+
+
+class Bus(Protocol):
+    """Room events for the rooms this node serves, in publication order.
+
+    Set-based and idempotent: subscribing a subscribed room or unsubscribing an
+    unsubscribed one does nothing. One owner (`rooms.LocalRooms`) decides which.
+    """
+
+    @property
+    def healthy(self) -> bool: ...
+
+    @property
+    def rooms(self) -> frozenset[str]: ...
+
+    def set_handlers(self, on_event: EventHandler, on_resubscribed: ResubscribeHandler) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def subscribe(self, room: str) -> None:
+        """Return once events of `room` published from now on will be received."""
+
+    async def unsubscribe(self, room: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """A store and the bus that carries its events: what one URL scheme provides."""
+
+    name: str
+    store: Store
+    bus: Bus
+
+
+def sorted_members(names: list[str]) -> list[str]:
+    """Member lists are sorted by code point everywhere."""
+    return sorted(names)

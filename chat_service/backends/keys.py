@@ -1,0 +1,96 @@
+"""Every Redis key and channel name, in one place, under a configurable prefix.
+
+| key | type | contents | expiry |
+| --- | --- | --- | --- |
+| `{p}room:{room}:meta` | hash | `seq` (last message id), `epoch` (history generation) | idle TTL |
+| `{p}room:{room}:history` | list | message JSON, oldest first, newest N kept | idle TTL |
+| `{p}room:{room}:names` | hash | name key (case-folded) -> `user\\nname_json` | none |
+| `{p}room:{room}:users` | hash | user -> name key | none |
+| `{p}room:{room}:seats` | hash | user -> number of its connections in the room | none |
+| `{p}room:{room}:sent` | hash | `namekey\\nclient_id` -> first message JSON | 6 min idle |
+| `{p}room:{room}:sent_at` | zset | `namekey\\nclient_id` -> ms it was stored | 6 min idle |
+| `{p}room:{room}:events` | channel | room events (`wire.RoomEvent`) | - |
+| `{p}rooms` | zset | room -> users listed | none |
+| `{p}lingering` | zset | `room\\nuser` -> ms when its presence grace ends | none |
+| `{p}nodes` | set | ids of registered nodes | none |
+| `{p}node:{node}:alive` | string | "1" while the node heartbeats | node timeout |
+| `{p}node:{node}:seats` | hash | `room\\nsid` -> user | none (deleted by reap) |
+
+A user is the digest of a join `key`, of a token's `sub`, or a lone connection
+(`domain.users`). Scripts that touch rooms found in a node's hash (reap.lua) build
+room key names from the prefix with `room_key` below; tests check both agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ROOM_KEY_KINDS = ("meta", "history", "names", "users", "seats", "sent", "sent_at", "events")
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str
+
+    def room_key(self, room: str, kind: str) -> str:
+        return f"{self.prefix}room:{room}:{kind}"
+
+    def meta(self, room: str) -> str:
+        return self.room_key(room, "meta")
+
+    def history(self, room: str) -> str:
+        return self.room_key(room, "history")
+
+    def names(self, room: str) -> str:
+        return self.room_key(room, "names")
+
+    def users(self, room: str) -> str:
+        return self.room_key(room, "users")
+
+    def seats(self, room: str) -> str:
+        return self.room_key(room, "seats")
+
+    def sent(self, room: str) -> str:
+        return self.room_key(room, "sent")
+
+    def sent_at(self, room: str) -> str:
+        return self.room_key(room, "sent_at")
+
+    def channel(self, room: str) -> str:
+        return self.room_key(room, "events")
+
+    def room_of_channel(self, channel: str) -> str | None:
+        head, tail = f"{self.prefix}room:", ":events"
+        if channel.startswith(head) and channel.endswith(tail):
+            return channel[len(head) : -len(tail)]
+        return None
+
+    @property
+    def rooms(self) -> str:
+        return f"{self.prefix}rooms"
+
+    @property
+    def lingering(self) -> str:
+        return f"{self.prefix}lingering"
+
+    @property
+    def nodes(self) -> str:
+        return f"{self.prefix}nodes"
+
+    def alive(self, node: str) -> str:
+        return f"{self.prefix}node:{node}:alive"
+
+    def node_seats(self, node: str) -> str:
+        return f"{self.prefix}node:{node}:seats"
+
+    def presence_keys(self, room: str) -> list[str]:
+        """KEYS 1-7 of every script that seats or unseats (see lua/presence.lua)."""
+        return [
+            self.meta(room),
+            self.names(room),
+            self.users(room),
+            self.seats(room),
+            self.rooms,
+            self.lingering,
+            self.channel(room),
+        ]

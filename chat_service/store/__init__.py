@@ -1,1 +1,0 @@
-"""Shared chat state behind one interface: in memory for one node, Redis for a cluster."""

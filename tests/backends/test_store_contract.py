@@ -1,0 +1,583 @@
+"""One contract for every backend: memory, fakeredis and a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pytest
+
+from chat_service.backends.base import DEDUPE_MS, Bus, NameTaken, Store
+from chat_service.backends.memory import MemoryBus, MemoryStore
+from chat_service.backends.redis import RedisStore, make_client
+from chat_service.backends.redis_bus import RedisBus
+from chat_service.backends.wire import RoomEvent
+from chat_service.testing import RedisServer
+
+
+@dataclass
+class Node:
+    """A store and bus pair as one node sees them, with the events it received."""
+
+    store: Store
+    bus: Bus
+    events: list[tuple[str, RoomEvent]] = field(default_factory=list)
+    resubscribed: list[str] = field(default_factory=list)
+
+    async def on_event(self, room: str, event: RoomEvent) -> None:
+        self.events.append((room, event))
+
+    async def on_resub(self, room: str) -> None:
+        self.resubscribed.append(room)
+
+    def kinds(self) -> list[str]:
+        return [e.kind for _, e in self.events]
+
+    def payloads(self) -> list[Any]:
+        return [orjson.loads(e.payload) for _, e in self.events]
+
+    async def wait_events(self, count: int, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.events) < count:
+            assert time.monotonic() < deadline, f"only {len(self.events)} events: {self.events}"
+            await asyncio.sleep(0.01)
+
+
+NodeFactory = Callable[..., Any]
+
+
+@pytest.fixture(params=["memory", "fakeredis", "redis"])
+async def make_node(
+    request: pytest.FixtureRequest, fake_redis_factory: Callable[[], Any]
+) -> AsyncIterator[NodeFactory]:
+    """Build nodes on the backend under test; nodes built together share state."""
+    made: list[Node] = []
+    prefix = f"t{secrets.token_hex(4)}:"
+    shared_memory: dict[str, Any] = {}
+
+    async def build(
+        history_size: int = 100, node_timeout: float = 15.0, presence_grace: float = 5.0
+    ) -> Node:
+        if request.param == "memory":
+            if "node" in shared_memory:  # one process, one store: every "node" is the same
+                existing: Node = shared_memory["node"]
+                return existing
+            bus = MemoryBus()
+            store: Store = MemoryStore(
+                bus, history_size=history_size, presence_grace=presence_grace
+            )
+        else:
+            if request.param == "fakeredis":
+                client = fake_redis_factory()
+            else:
+                server: RedisServer = request.getfixturevalue("redis_server")
+                client = make_client(server.url)
+            store = RedisStore(
+                client,
+                node_id=f"node{len(made)}-{secrets.token_hex(2)}",
+                prefix=prefix,
+                history_size=history_size,
+                node_timeout=node_timeout,
+                presence_grace=presence_grace,
+            )
+            bus = RedisBus(client, store.keys, store.node_id, probe_interval=0.5)
+        node = Node(store, bus)
+        shared_memory.setdefault("node", node)
+        bus.set_handlers(node.on_event, node.on_resub)
+        await bus.start()
+        made.append(node)
+        return node
+
+    yield build
+    for node in made:
+        await node.bus.close()
+    if request.param != "memory":
+        await made[0].store.close() if made else None
+
+
+async def subscribed(node: Node, room: str) -> Node:
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            await node.bus.subscribe(room)
+            return node
+        except Exception:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+
+
+async def join(
+    node: Node,
+    room: str,
+    name: str,
+    sid: str,
+    since: int | None = None,
+    *,
+    user: str | None = None,
+    epoch: str | None = None,
+    ts: int = 1000,
+) -> Any:
+    """Join as `user` (default: the connection is a user of its own)."""
+    return await node.store.join(room, user or "c" + sid, name, sid, since, epoch, ts, 50)
+
+
+async def send(node: Node, room: str, name: str, text: str, ts: int = 5, cid: Any = None) -> Any:
+    return (await node.store.append_message(room, name, text, ts, cid)).message
+
+
+async def settle(node: Node, count: int) -> None:
+    """Wait for `count` events, then a moment more to show nothing else arrives."""
+    await node.wait_events(count)
+    await asyncio.sleep(0.1)
+    assert count == len(node.events), node.kinds()
+
+
+class TestPresence:
+    async def test_join_claims_the_name(self, make_node: NodeFactory) -> None:
+        """A join returns the name, the members, an empty history and the room's epoch."""
+        node = await make_node()
+        result = await join(node, "lobby", "Ann", "s1")
+        assert ("Ann", True, True, ["Ann"], [], 0, False) == (
+            result.name,
+            result.seated,
+            result.announced,
+            result.members,
+            result.history,
+            result.head,
+            result.reset,
+        )
+        assert result.epoch
+
+    async def test_names_are_unique_case_insensitively(self, make_node: NodeFactory) -> None:
+        """Another user cannot take 'ann' while 'Ann' is in the room."""
+        node = await make_node()
+        await join(node, "lobby", "Ann", "s1")
+        with pytest.raises(NameTaken):
+            await join(node, "lobby", "ann", "s2")
+        assert ["Ann"] == await node.store.members("lobby")
+
+    async def test_same_name_in_other_room_is_fine(self, make_node: NodeFactory) -> None:
+        """Uniqueness is per room."""
+        node = await make_node()
+        await join(node, "a", "Ann", "s1")
+        assert "Ann" == (await join(node, "b", "Ann", "s2")).name
+
+    async def test_rejoin_is_idempotent(self, make_node: NodeFactory) -> None:
+        """The same connection joining again keeps its name and is announced once."""
+        node = await make_node()
+        await subscribed(node, "lobby")
+        await join(node, "lobby", "Ann", "s1")
+        again = await join(node, "lobby", "Other", "s1")
+        assert ("Ann", False, False, ["Ann"]) == (
+            again.name,
+            again.seated,
+            again.announced,
+            again.members,
+        )
+        await settle(node, 1)
+
+    async def test_one_user_many_connections(self, make_node: NodeFactory) -> None:
+        """Two connections of one user share its name; it is listed and announced once."""
+        node = await make_node()
+        await subscribed(node, "lobby")
+        first = await join(node, "lobby", "Ann", "s1", user="u1")
+        second = await join(node, "lobby", "ANN", "s2", user="u1")
+        assert (True, True, False, "Ann") == (
+            first.announced,
+            second.seated,
+            second.announced,
+            second.name,
+        )
+        assert (["Ann"], [("lobby", 1)]) == (
+            await node.store.members("lobby"),
+            await node.store.rooms(),
+        )
+        await settle(node, 1)
+
+    async def test_user_keeps_its_name_when_joining_under_another(
+        self, make_node: NodeFactory
+    ) -> None:
+        """A user that holds a name keeps it; the reply says which."""
+        node = await make_node()
+        await join(node, "lobby", "Ann", "s1", user="u1")
+        assert "Ann" == (await join(node, "lobby", "Zed", "s2", user="u1")).name
+
+    async def test_another_user_gets_name_taken(self, make_node: NodeFactory) -> None:
+        """A different user asking for a held name is refused."""
+        node = await make_node()
+        await join(node, "lobby", "Ann", "s1", user="u1")
+        with pytest.raises(NameTaken):
+            await join(node, "lobby", "ann", "s2", user="u2")
+
+    async def test_user_leaves_with_its_last_connection(self, make_node: NodeFactory) -> None:
+        """Leaving one of two connections announces nothing; the last one announces once."""
+        node = await make_node()
+        await subscribed(node, "lobby")
+        await join(node, "lobby", "Ann", "s1", user="u1")
+        await join(node, "lobby", "Ann", "s2", user="u1")
+        first = await node.store.leave("lobby", "s1", 2000, grace=False)
+        assert first is not None and (False, None) == (first.gone, first.lingering_until)
+        assert ["Ann"] == await node.store.members("lobby")
+        last = await node.store.leave("lobby", "s2", 3000, grace=False)
+        assert last is not None and ("Ann", True) == (last.name, last.gone)
+        assert await node.store.leave("lobby", "s2", 3000, grace=False) is None
+        await settle(node, 2)
+        assert ["user_joined", "user_left"] == node.kinds()
+        assert {"room": "lobby", "name": "Ann", "ts": 3000} == node.payloads()[1]
+        assert "s1" == node.events[0][1].skip_sid
+
+    async def test_leave_frees_the_name(self, make_node: NodeFactory) -> None:
+        """After leaving, another user may take the name."""
+        node = await make_node()
+        await join(node, "lobby", "Ann", "s1")
+        await node.store.leave("lobby", "s1", 1, grace=False)
+        assert "ann" == (await join(node, "lobby", "ann", "s2")).name
+
+    async def test_disconnect_lingers_for_the_grace(self, make_node: NodeFactory) -> None:
+        """A disconnected user stays listed until its grace ends, then leaves once."""
+        node = await make_node(presence_grace=5.0)
+        await subscribed(node, "lobby")
+        await join(node, "lobby", "Ann", "s1", user="u1")
+        gone = await node.store.leave("lobby", "s1", 10_000, grace=True)
+        assert gone is not None and (False, 15_000) == (gone.gone, gone.lingering_until)
+        assert 0 == await node.store.expire_lingering(14_999)
+        assert (["Ann"], [("lobby", 1)]) == (
+            await node.store.members("lobby"),
+            await node.store.rooms(),
+        )
+        with pytest.raises(NameTaken):
+            await join(node, "lobby", "ann", "s2", user="u2")
+        assert 1 == await node.store.expire_lingering(15_000)
+        assert ([], []) == (await node.store.members("lobby"), await node.store.rooms())
+        await settle(node, 2)
+        assert {"room": "lobby", "name": "Ann", "ts": 15_000} == node.payloads()[1]
+
+    async def test_reconnect_within_the_grace_is_silent(self, make_node: NodeFactory) -> None:
+        """The user's new connection within the grace: nobody sees it leave or join."""
+        node = await make_node(presence_grace=5.0)
+        await subscribed(node, "lobby")
+        await join(node, "lobby", "Ann", "s1", user="u1")
+        await node.store.leave("lobby", "s1", 10_000, grace=True)
+        back = await join(node, "lobby", "Ann", "s2", user="u1", ts=12_000)
+        assert (True, False) == (back.seated, back.announced)
+        assert 0 == await node.store.expire_lingering(20_000)
+        assert ["Ann"] == await node.store.members("lobby")
+        await settle(node, 1)
+
+    async def test_no_grace_leaves_at_once(self, make_node: NodeFactory) -> None:
+        """With the grace off, a disconnect is a leave."""
+        node = await make_node(presence_grace=0)
+        await join(node, "lobby", "Ann", "s1")
+        gone = await node.store.leave("lobby", "s1", 10, grace=True)
+        assert gone is not None and gone.gone
+        assert [] == await node.store.members("lobby")
+
+    async def test_rooms_count_users(self, make_node: NodeFactory) -> None:
+        """Rooms with users, most first, ties by name; empty rooms are not listed."""
+        node = await make_node()
+        await join(node, "b", "x", "s1")
+        await join(node, "a", "x", "s2")
+        await join(node, "c", "x", "s3")
+        await join(node, "c", "y", "s4")
+        await join(node, "c", "y", "s6", user="cs4")
+        await join(node, "d", "x", "s5")
+        await node.store.leave("d", "s5", 1, grace=False)
+        assert [("c", 2), ("a", 1), ("b", 1)] == await node.store.rooms()
+
+    async def test_unicode_names_round_trip(self, make_node: NodeFactory) -> None:
+        """Names with quotes, backslashes and emoji survive presence events intact."""
+        node = await make_node()
+        await subscribed(node, "lobby")
+        name = 'Zoë "the" \\ 😀 </b>'
+        await join(node, "lobby", name, "s1")
+        await node.wait_events(1)
+        assert name == node.payloads()[0]["name"]
+        assert [name] == await node.store.members("lobby")
+
+
+class TestMessages:
+    async def test_ids_are_gapless_and_published_in_order(self, make_node: NodeFactory) -> None:
+        """Ids run 1, 2, 3 and the feed carries them in that order, with the epoch."""
+        node = await make_node()
+        await subscribed(node, "lobby")
+        sent = [await send(node, "lobby", "Ann", f"m{i}") for i in range(5)]
+        assert [1, 2, 3, 4, 5] == [m["id"] for m in sent]
+        await node.wait_events(5)
+        assert [1, 2, 3, 4, 5] == [e.seq for _, e in node.events]
+        epoch = sent[0]["epoch"]
+        assert {"id": 1, "room": "lobby", "name": "Ann", "text": "m0", "ts": 5, "epoch": epoch} == (
+            node.payloads()[0]
+        )
+        assert epoch == node.events[0][1].epoch == (await join(node, "lobby", "A", "s")).epoch
+
+    async def test_history_is_trimmed(self, make_node: NodeFactory) -> None:
+        """Only the newest history_size messages are kept."""
+        node = await make_node(history_size=3)
+        for i in range(5):
+            await send(node, "lobby", "Ann", f"m{i}")
+        kept = await node.store.history("lobby", None, 100)
+        assert [3, 4, 5] == [m["id"] for m in kept]
+
+    async def test_history_before_and_limit(self, make_node: NodeFactory) -> None:
+        """Newest `limit` messages with id < before, oldest first."""
+        node = await make_node()
+        for i in range(10):
+            await send(node, "lobby", "Ann", f"m{i}")
+        assert [7, 8] == [m["id"] for m in await node.store.history("lobby", 9, 2)]
+        assert [1, 2] == [m["id"] for m in await node.store.history("lobby", 3, 50)]
+        assert [] == await node.store.history("lobby", 1, 50)
+        assert [9, 10] == [m["id"] for m in await node.store.history("lobby", 999, 2)]
+        assert [] == await node.store.history("nowhere", None, 50)
+
+    async def test_join_history_and_since(self, make_node: NodeFactory) -> None:
+        """Newest 50 without since; all kept after since; since past the head is a reset."""
+        node = await make_node()
+        for i in range(60):
+            await send(node, "lobby", "Ann", f"m{i}")
+        plain = await join(node, "lobby", "A", "s1")
+        assert (list(range(11, 61)), 60) == ([m["id"] for m in plain.history], plain.head)
+        since = await join(node, "lobby", "B", "s2", since=55)
+        assert ([56, 57, 58, 59, 60], False) == ([m["id"] for m in since.history], since.reset)
+        caught_up = await join(node, "lobby", "C", "s3", since=60)
+        assert [] == caught_up.history
+        reset = await join(node, "lobby", "D", "s4", since=500)
+        assert (list(range(11, 61)), True) == ([m["id"] for m in reset.history], reset.reset)
+        old = await join(node, "lobby", "E", "s5", since=0)
+        assert 60 == len(old.history)
+
+    async def test_epoch_decides_reset(self, make_node: NodeFactory) -> None:
+        """Another epoch with since is a reset; the same epoch is not; epoch alone is ignored."""
+        node = await make_node()
+        for i in range(3):
+            await send(node, "lobby", "Ann", f"m{i}")
+        epoch = (await join(node, "lobby", "A", "s1")).epoch
+        same = await join(node, "lobby", "B", "s2", since=1, epoch=epoch)
+        assert ([2, 3], False) == ([m["id"] for m in same.history], same.reset)
+        other = await join(node, "lobby", "C", "s3", since=1, epoch="gone")
+        assert ([1, 2, 3], True) == ([m["id"] for m in other.history], other.reset)
+        alone = await join(node, "lobby", "D", "s4", epoch="gone")
+        assert ([1, 2, 3], False) == ([m["id"] for m in alone.history], alone.reset)
+        ahead = await join(node, "lobby", "E", "s5", since=9, epoch=epoch)
+        assert ([], False) == (ahead.history, ahead.reset)
+
+    async def test_since_beyond_kept_window(self, make_node: NodeFactory) -> None:
+        """Whatever fell out of the window is gone; the first id shows it."""
+        node = await make_node(history_size=5)
+        for i in range(20):
+            await send(node, "lobby", "Ann", f"m{i}")
+        result = await join(node, "lobby", "A", "s1", since=3)
+        assert [16, 17, 18, 19, 20] == [m["id"] for m in result.history]
+
+    async def test_backlog_after(self, make_node: NodeFactory) -> None:
+        """A feed can fetch everything kept after an id, with the epoch."""
+        node = await make_node()
+        for i in range(4):
+            await send(node, "lobby", "Ann", f"m{i}")
+        backlog = await node.store.backlog("lobby", 2)
+        joined = await join(node, "lobby", "A", "s1")
+        assert ([3, 4], joined.epoch) == ([i for i, _ in backlog.messages], backlog.epoch)
+
+    async def test_text_round_trips_exactly(self, make_node: NodeFactory) -> None:
+        """Quotes, backslashes, newlines, markup and emoji are stored exactly."""
+        node = await make_node()
+        text = 'a "b" \\ c\n\r\t<img src=x onerror="x()"> 😀 \u2028 /'
+        await send(node, "lobby", "Ann", text)
+        assert text == (await node.store.history("lobby", None, 1))[0]["text"]
+
+    async def test_typing_is_published_not_stored(self, make_node: NodeFactory) -> None:
+        """Typing reaches the feed and skips the typist; history is untouched."""
+        node = await make_node()
+        await subscribed(node, "lobby")
+        await join(node, "lobby", "Ann", "s1")
+        await node.store.publish_typing("lobby", "Ann", "s1", True)
+        await node.wait_events(2)
+        event = node.events[1][1]
+        assert ("typing", "s1", {"room": "lobby", "name": "Ann", "typing": True}) == (
+            event.kind,
+            event.skip_sid,
+            node.payloads()[1],
+        )
+        assert [] == await node.store.history("lobby", None, 50)
+
+
+class TestClientIds:
+    async def test_repeat_returns_the_first_message(self, make_node: NodeFactory) -> None:
+        """A repeated client_id stores and publishes nothing and answers the first message."""
+        node = await make_node()
+        await subscribed(node, "lobby")
+        first = await node.store.append_message("lobby", "Ann", "hi", 5, "c-1")
+        again = await node.store.append_message("lobby", "ann", "changed", 9, "c-1")
+        assert (False, True, first.message) == (first.duplicate, again.duplicate, again.message)
+        assert "c-1" == first.message["client_id"]
+        assert [1] == [m["id"] for m in await node.store.history("lobby", None, 50)]
+        await settle(node, 1)
+
+    async def test_scope_is_room_and_sender(self, make_node: NodeFactory) -> None:
+        """The same client_id from another sender or in another room is a new message."""
+        node = await make_node()
+        await node.store.append_message("lobby", "Ann", "hi", 5, "c-1")
+        other_name = await node.store.append_message("lobby", "Bob", "hi", 5, "c-1")
+        other_room = await node.store.append_message("den", "Ann", "hi", 5, "c-1")
+        no_id = await node.store.append_message("lobby", "Ann", "hi", 5, None)
+        assert [False, False, False] == [a.duplicate for a in (other_name, other_room, no_id)]
+        assert "client_id" not in no_id.message
+
+    async def test_kept_five_minutes(self, make_node: NodeFactory) -> None:
+        """A repeat within 5 minutes is a duplicate; one after that is stored anew."""
+        node = await make_node()
+        await node.store.append_message("lobby", "Ann", "hi", 0, "c-1")
+        within = await node.store.append_message("lobby", "Ann", "hi", DEDUPE_MS - 1, "c-1")
+        after = await node.store.append_message("lobby", "Ann", "hi", DEDUPE_MS + 1, "c-1")
+        assert (True, False, 2) == (within.duplicate, after.duplicate, after.message["id"])
+
+    async def test_kept_after_the_message_leaves_history(self, make_node: NodeFactory) -> None:
+        """The first message is answered even when history no longer holds it."""
+        node = await make_node(history_size=2)
+        first = await node.store.append_message("lobby", "Ann", "one", 5, "c-1")
+        for i in range(5):
+            await send(node, "lobby", "Bob", f"m{i}")
+        again = await node.store.append_message("lobby", "Ann", "one", 6, "c-1")
+        assert (True, first.message) == (again.duplicate, again.message)
+
+
+class TestCluster:
+    async def test_concurrent_appends_from_two_nodes(self, make_node: NodeFactory) -> None:
+        """Two nodes appending at once still produce ids 1..N with no gap or repeat."""
+        a, b = await make_node(), await make_node()
+        await subscribed(a, "lobby")
+
+        async def burst(node: Node, who: str) -> list[int]:
+            return [(await send(node, "lobby", who, str(i)))["id"] for i in range(25)]
+
+        ids_a, ids_b = await asyncio.gather(burst(a, "a"), burst(b, "b"))
+        assert list(range(1, 51)) == sorted(ids_a + ids_b)
+        await a.wait_events(50)
+        assert list(range(1, 51)) == [e.seq for _, e in a.events]
+
+    async def test_concurrent_retries_store_once(self, make_node: NodeFactory) -> None:
+        """The same client_id sent through two nodes at once is stored exactly once."""
+        a, b = await make_node(), await make_node()
+        results = await asyncio.gather(
+            *(
+                n.store.append_message("lobby", "Ann", "hi", 5, f"c{i}")
+                for i in range(20)
+                for n in (a, b)
+            )
+        )
+        assert 20 == sum(not r.duplicate for r in results)
+        assert 20 == len(await a.store.history("lobby", None, 100))
+
+    async def test_name_race_has_one_winner(self, make_node: NodeFactory) -> None:
+        """Two nodes claiming one name at the same moment: exactly one wins."""
+        a, b = await make_node(), await make_node()
+        results = await asyncio.gather(
+            join(a, "lobby", "Sam", "sa"), join(b, "lobby", "sam", "sb"), return_exceptions=True
+        )
+        assert 1 == sum(isinstance(r, NameTaken) for r in results)
+        assert 1 == len(await a.store.members("lobby"))
+
+    async def test_graceful_removal_lingers(self, make_node: NodeFactory) -> None:
+        """remove_node unseats all of a node's connections; its users linger, then leave."""
+        a, b = await make_node(presence_grace=0.2), await make_node(presence_grace=0.2)
+        await subscribed(b, "r1")
+        await join(a, "r1", "x", "s1")
+        await join(a, "r2", "y", "s2")
+        await join(b, "r1", "z", "s3")
+        assert 2 == await a.store.remove_node() or isinstance(a.store, MemoryStore)
+        if isinstance(a.store, MemoryStore):
+            return  # one process: every member is the node's own
+        assert ["x", "z"] == sorted(await b.store.members("r1"))
+        await asyncio.sleep(0.25)
+        assert 2 == await b.store.expire_lingering(int(time.time() * 1000))
+        assert (["z"], []) == (await b.store.members("r1"), await b.store.members("r2"))
+        await b.wait_events(3)
+        assert ["user_joined", "user_joined", "user_left"] == b.kinds()
+
+
+class TestSubscriptions:
+    async def test_staggered_subscribes_all_return(self, make_node: NodeFactory) -> None:
+        """Joiners arriving around a room's subscription confirmation all get through."""
+        node = await subscribed(await make_node(), "warm-up")  # the bus is connected
+
+        async def sub(room: str, delay: float) -> None:
+            await asyncio.sleep(delay)
+            await node.bus.subscribe(room)
+
+        rooms = [f"r{i // 25}" for i in range(200)]
+        await asyncio.wait_for(
+            asyncio.gather(*(sub(r, (i % 25) * 0.0004) for i, r in enumerate(rooms))), 10
+        )
+        await send(node, "r7", "x", "hello", 1)
+        await node.wait_events(1)
+        assert [("r7", 1)] == [(room, e.seq) for room, e in node.events]
+
+    async def test_subscriptions_are_a_set(self, make_node: NodeFactory) -> None:
+        """Subscribing twice then unsubscribing once leaves the room unsubscribed."""
+        node = await subscribed(await make_node(), "lobby")
+        await node.bus.subscribe("lobby")
+        await node.bus.unsubscribe("lobby")
+        await node.bus.unsubscribe("lobby")
+        await send(node, "lobby", "x", "hello", 1)
+        await asyncio.sleep(0.2)
+        assert (frozenset(), []) == (node.bus.rooms, node.events)
+
+
+class TestLiveness:
+    @pytest.fixture(autouse=True)
+    def _redis_only(self, make_node: NodeFactory, request: pytest.FixtureRequest) -> None:
+        self.memory = request.node.callspec.params.get("make_node") == "memory"
+
+    async def test_dead_node_is_reaped_exactly_once(self, make_node: NodeFactory) -> None:
+        """A silent node's connections are unseated by one sweep; its users linger."""
+        a, b, c = [await make_node(node_timeout=0.3, presence_grace=0.3) for _ in range(3)]
+        if self.memory:
+            assert (True, 0) == (await a.store.heartbeat(), await b.store.reap_dead_nodes())
+            return
+        for node in (a, b, c):
+            await node.store.heartbeat()
+        await subscribed(b, "lobby")
+        await join(a, "lobby", "gone", "sa")
+        await join(b, "lobby", "stay", "sb")
+        assert 0 == await b.store.reap_dead_nodes()  # a is still alive
+        await asyncio.sleep(0.5)  # a stops beating: its alive key expires
+        await b.store.heartbeat()
+        await c.store.heartbeat()
+        removed = await asyncio.gather(b.store.reap_dead_nodes(), c.store.reap_dead_nodes())
+        assert (1, ["gone", "stay"]) == (sum(removed), sorted(await b.store.members("lobby")))
+        await asyncio.sleep(0.35)
+        assert 1 == await c.store.expire_lingering(int(time.time() * 1000))
+        assert ["stay"] == await b.store.members("lobby")
+        await b.wait_events(3)
+        assert ["user_joined", "user_joined", "user_left"] == b.kinds()
+        assert await a.store.heartbeat() is False  # a learns it was declared dead
+
+    async def test_restore_after_data_loss(self, make_node: NodeFactory) -> None:
+        """Seats put back after Redis lost them: listed again, nothing announced."""
+        node = await make_node()
+        if self.memory:
+            assert await node.store.restore("lobby", "u1", "Ann", "s1") is False
+            return
+        assert isinstance(node.store, RedisStore)
+        await join(node, "lobby", "Ann", "s1", user="u1")
+        await join(node, "lobby", "Ann", "s2", user="u1")
+        client = node.store.client
+        await client.delete(*await client.keys(node.store.keys.prefix + "*"))
+        await subscribed(node, "lobby")
+        assert await node.store.restore("lobby", "u1", "Ann", "s1")
+        assert await node.store.restore("lobby", "u1", "Ann", "s2")
+        assert await node.store.restore("lobby", "u1", "Ann", "s2")  # idempotent
+        assert (["Ann"], [("lobby", 1)]) == (
+            await node.store.members("lobby"),
+            await node.store.rooms(),
+        )
+        await node.store.leave("lobby", "s1", 1, grace=False)
+        assert ["Ann"] == await node.store.members("lobby")  # s2 still holds it
+        await join(node, "lobby", "Bob", "s3", user="u2")
+        assert await node.store.restore("lobby", "u3", "bob", "s4") is False
+        await settle(node, 1)
+        assert ["user_joined"] == node.kinds()

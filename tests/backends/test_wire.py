@@ -1,0 +1,121 @@
+"""The Lua scripts and the Python encoders write the same bytes (wire.py's contract)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from chat_service.backends import wire
+from chat_service.backends.keys import Keys
+from chat_service.backends.redis import SCRIPTS, RedisStore, load_script, make_client
+from chat_service.testing import RedisServer
+
+NAMES = ["Ann", 'Zoë "q" \\ / 😀', "tab\tname", "<b>x</b>", "\u2028"]
+
+
+@pytest.fixture(params=["fakeredis", "redis"])
+async def store(
+    request: pytest.FixtureRequest, fake_redis_factory: Callable[[], Any]
+) -> AsyncIterator[RedisStore]:
+    if request.param == "fakeredis":
+        client = fake_redis_factory()
+    else:
+        server: RedisServer = request.getfixturevalue("redis_server")
+        client = make_client(server.url)
+    made = RedisStore(client, node_id="n1", prefix=f"w{secrets.token_hex(3)}:")
+    yield made
+    await made.close()
+
+
+async def listen(store: RedisStore, room: str) -> tuple[Any, list[str]]:
+    pubsub = store.client.pubsub()
+    await pubsub.subscribe(store.keys.channel(room))
+    await pubsub.get_message(timeout=1)
+    return pubsub, []
+
+
+async def drain(pubsub: Any, count: int) -> list[str]:
+    got: list[str] = []
+    for _ in range(count * 10):
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+        if message is not None:
+            got.append(message["data"])
+        if len(got) == count:
+            break
+    await pubsub.aclose()
+    return got
+
+
+class TestScripts:
+    def test_every_script_loads(self) -> None:
+        """Each script exists and seating scripts carry the shared presence rules."""
+        for name in SCRIPTS:
+            source = load_script(name)
+            assert ("local function unseat" in source) == (
+                name in ("join", "leave", "expire", "restore", "reap")
+            )
+
+    def test_keys_agree_with_reap(self) -> None:
+        """reap.lua builds room keys as `prefix .. 'room:' .. room .. ':' .. kind`."""
+        keys = Keys("p:")
+        assert "base .. 'meta'" in load_script("reap")
+        for kind in ("meta", "names", "users", "seats", "events"):
+            assert f"p:room:lobby:{kind}" == keys.room_key("lobby", kind)
+
+
+class TestMessages:
+    @pytest.mark.parametrize("name", NAMES)
+    async def test_append_matches_the_encoder(self, store: RedisStore, name: str) -> None:
+        """Stored, published and returned message bytes equal wire.message_json's."""
+        pubsub, _ = await listen(store, "lobby")
+        text = 'he said "hi" \\ \n\t 😀 </script>'
+        appended = await store.append_message("lobby", name, text, 1234, "cid-1")
+        message = appended.message
+        body = wire.message_body("lobby", name, text, 1234, "cid-1")
+        expected = wire.message_json(1, body, message["epoch"])
+        raw = (await store.backlog("lobby", 0)).messages[0][1]
+        (published,) = await drain(pubsub, 1)
+        event = wire.RoomEvent.decode(published)
+        assert (expected, expected) == (raw, event.payload)
+        assert ("message", message["epoch"], 1, "") == (
+            event.kind,
+            event.epoch,
+            event.seq,
+            event.skip_sid,
+        )
+        assert wire.parse_message(expected) == message
+        assert 1 == wire.message_id(raw)
+
+
+class TestPresence:
+    @pytest.mark.parametrize("name", NAMES)
+    async def test_presence_payloads_match(self, store: RedisStore, name: str) -> None:
+        """user_joined / user_left from Lua equal wire.presence_payload's bytes."""
+        pubsub, _ = await listen(store, "lobby")
+        await store.join("lobby", "u1", name, "s1", None, None, 1000, 50)
+        record = await store.client.hget(store.keys.names("lobby"), name.casefold())
+        await store.leave("lobby", "s1", 2000, grace=False)
+        joined, left = (wire.RoomEvent.decode(e) for e in await drain(pubsub, 2))
+        assert wire.name_record("u1", name) == record
+        assert wire.presence_payload("lobby", name, 1000) == joined.payload
+        assert wire.presence_payload("lobby", name, 2000) == left.payload
+        assert ("user_joined", "s1", "user_left", "s1") == (
+            joined.kind,
+            joined.skip_sid,
+            left.kind,
+            left.skip_sid,
+        )
+
+    async def test_seat_fields(self, store: RedisStore) -> None:
+        """A node's seat hash uses wire.seat_field; lingering uses wire.lingering_member."""
+        await store.join("lobby", "u1", "Ann", "s1", None, None, 1000, 50)
+        seats = await store.client.hgetall(store.keys.node_seats("n1"))
+        await store.leave("lobby", "s1", 2000, grace=True)
+        lingering = await store.client.zrange(store.keys.lingering, 0, -1)
+        assert ({wire.seat_field("lobby", "s1"): "u1"}, [wire.lingering_member("lobby", "u1")]) == (
+            seats,
+            lingering,
+        )

@@ -1,0 +1,100 @@
+"""Every library internal transport.py hooks still exists with the shape it expects.
+
+An upgrade of python-socketio, python-engineio, aiohttp or bidict that moves one of
+these fails here, loudly, instead of silently switching a fast path off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import socketio
+from aiohttp import http_websocket
+from engineio import async_socket
+from engineio import packet as eio_packet
+from engineio.async_drivers import aiohttp as eio_aiohttp
+
+from chat_service import transport
+from chat_service.appkeys import RUNTIME
+from chat_service.testing import ChatClient, ServedApp, make_settings
+
+
+def params(func: Any) -> list[str]:
+    return list(inspect.signature(func).parameters)
+
+
+class TestHookedNames:
+    @pytest.mark.parametrize(
+        ("name", "expected"),
+        [
+            (
+                "_handle_event_internal",
+                ["self", "server", "sid", "eio_sid", "data", "namespace", "id"],
+            ),
+            ("_handle_eio_message", ["self", "eio_sid", "data"]),
+            ("_handle_event", ["self", "eio_sid", "namespace", "id", "data"]),
+            ("_handle_eio_connect", ["self", "eio_sid", "environ"]),
+            ("_handle_ack", ["self", "eio_sid", "namespace", "id", "data"]),
+            ("_handle_connect", ["self", "eio_sid", "namespace", "data"]),
+            ("_send_packet", ["self", "eio_sid", "pkt"]),
+        ],
+    )
+    def test_server_methods(self, name: str, expected: list[str]) -> None:
+        """python-socketio's AsyncServer methods that ChatServer overrides or calls."""
+        assert expected == params(getattr(socketio.AsyncServer, name))
+
+    def test_server_attributes(self) -> None:
+        """Attributes ChatServer reads on itself."""
+        server = transport.make_server(
+            max_queue_bytes=1024, cors=None, max_packet_bytes=1024, json=None
+        ).sio
+        assert {"connect", "disconnect"} <= set(server.reserved_events)
+        assert isinstance(server._binary_packet, dict)
+        assert server.reason.CLIENT_DISCONNECT and server.eio.reason.SERVER_DISCONNECT
+        assert isinstance(server.eio.sockets, dict)
+
+    def test_engineio_socket(self) -> None:
+        """AsyncSocket methods FastSocket overrides or calls, and its queue."""
+        assert ["self", "ws"] == params(async_socket.AsyncSocket._websocket_handler)
+        assert ["self"] == params(async_socket.AsyncSocket.poll)
+        assert ["self", "wait", "abort", "reason"] == params(async_socket.AsyncSocket.close)
+        assert "self._sock" in inspect.getsource(eio_aiohttp.WebSocket)
+
+    def test_aiohttp_writer(self) -> None:
+        """The websocket response keeps its writer, and the writer its transport."""
+        assert "self._writer" in inspect.getsource(__import__("aiohttp").web_ws)
+        assert "self.transport" in inspect.getsource(http_websocket.WebSocketWriter)
+
+    def test_queue_items(self) -> None:
+        """asyncio.Queue keeps its items in `_queue` (read to size a slow backlog)."""
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        queue.put_nowait(1)
+        assert [1] == list(queue._queue)  # type: ignore[attr-defined]
+
+    def test_packet_cache(self) -> None:
+        """Engine.IO packets cache their encoding (shared by every recipient)."""
+        pkt = transport.event_packet("message", "{}")
+        assert pkt.encode_cache == pkt.encode()
+        assert isinstance(eio_packet.Packet(eio_packet.NOOP), eio_packet.Packet)
+
+
+class TestFastPathIsOn:
+    async def test_broadcasts_take_the_fast_path(
+        self, served: Callable[..., Any], clients: Callable[..., Any]
+    ) -> None:
+        """On a real node, broadcasts write frames directly and no fallback ever runs."""
+        transport.FALLBACKS.clear()
+        node: ServedApp = await served(make_settings())
+        members: list[ChatClient] = [await clients(node.url, f"m{i}") for i in range(3)]
+        for i, member in enumerate(members):
+            assert (await member.call("join", {"room": "lobby", "name": f"m{i}"}))["ok"]
+        for i in range(5):
+            await members[0].call("send_message", {"room": "lobby", "text": f"t{i}"})
+        for member in members:
+            await member.wait_for(lambda m=member: len(m.messages()) == 5)
+        manager = node.app[RUNTIME].transport.manager
+        assert ({}, True) == (dict(transport.FALLBACKS), manager.direct_writes > 0)

@@ -352,3 +352,17 @@ describe("Sender", () => {
     assert.equal(socket.sent.length, 1);
   });
 });
+
+describe("Sender across a disconnect", () => {
+  test("an answer lost to a disconnect waits for the connection, with no timer", async () => {
+    const { state, sender, socket, view } = setup();
+    sender.submit(state, "one");
+    await flush();
+    socket.connected = false;
+    sender.connectionLost();
+    socket.lose(); // socket.io fails pending acks when the socket closes
+    await flush();
+    assert.equal(view.pending.get("c1").error, "offline");
+    assert.equal(sender.timers.size, 0);
+  });
+});

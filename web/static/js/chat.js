@@ -19,6 +19,7 @@ import { ChatView } from "./view.js";
 const TICK_MS = 1000; // typing expiry, the slow hint
 const PROBE_MS = 3000; // while the service is unavailable, ask whether it is back
 const DAY_LABEL_MS = 60_000;
+const CONNECT_TIMEOUT_MS = 8000;
 
 function storage() {
   try {
@@ -191,6 +192,9 @@ function connect() {
     tryAllTransports: true, // fall back to long-polling where WebSocket is blocked
     reconnectionDelay: 500,
     reconnectionDelayMax: 5000,
+    // An attempt on a dead path hangs until this (default 20 s): after an outage the
+    // page would wait that long before trying the path that works again.
+    timeout: CONNECT_TIMEOUT_MS,
   });
   rooms.socket = socket;
   sender.socket = socket;
@@ -201,7 +205,9 @@ function connect() {
   });
   socket.on("disconnect", onDisconnect);
   socket.on("connect_error", () => {
-    status.disconnected();
+    // While socket.io keeps retrying by itself the page is reconnecting, not offline.
+    if (socket.active) status.connecting();
+    else status.disconnected();
     refreshStatus();
     // `active` is false when the server refused us outright; keep trying, slowly.
     if (!socket.active) setTimeout(() => socket.connect(), 5000);

@@ -117,9 +117,11 @@ export class Sender {
           this.#show(entry);
           continue;
         }
-        this.outbox.requeue(entry.clientId, waitReason(reply.error));
+        // An answer lost to a disconnect waits for the connection, like the rest.
+        const offline = Boolean(reply.error.offline) || !socket.connected;
+        this.outbox.requeue(entry.clientId, offline ? "offline" : waitReason(reply.error));
         this.#show(entry);
-        this.#later(state, reply.error);
+        if (!offline) this.#later(state, reply.error);
         return;
       }
     } finally {
@@ -127,8 +129,8 @@ export class Sender {
     }
   }
 
+  /** A passing failure on a live socket: try again after a while (or rejoin). */
   #later(state, error) {
-    if (error.offline) return; // the next connect rejoins, and a join pumps
     if (error.code === "not_in_room" && !error.lost) {
       this.rejoin(state);
       return;

@@ -144,6 +144,7 @@ async def test_screenshots(
             await expect(chat.locator("#connection")).to_have_attribute(
                 "data-connection", "connecting"
             )
+            await expect(pending(chat, "lobby")).to_be_in_viewport()
             await shoot(chat, shot_name("chat", width, scheme))
 
     proxy.resume_new()

@@ -59,6 +59,11 @@ export class ChatView {
       if (discard) return onDiscard(discard.dataset.discard);
       return undefined;
     });
+    // Narrower means taller content: a reader at the end of a room stays at its end.
+    globalThis.addEventListener?.("resize", () => {
+      const pane = this.pane(this.active);
+      if (pane?.atBottom) pane.scrollToBottom();
+    });
     this.el.jump.addEventListener("click", () => {
       this.rooms.get(this.active)?.pane.scrollToBottom();
       this.el.text.focus();

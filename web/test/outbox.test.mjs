@@ -366,3 +366,17 @@ describe("Sender across a disconnect", () => {
     assert.equal(sender.timers.size, 0);
   });
 });
+
+describe("Sender and leaving", () => {
+  test("leaving a room drops its unsent messages, not the other rooms'", () => {
+    const { store, state, sender, view } = setup();
+    const other = store.add("other");
+    other.status = "offline";
+    state.status = "offline";
+    sender.submit(state, "in lobby");
+    sender.submit(other, "elsewhere");
+    sender.forgetRoom("lobby");
+    assert.deepEqual([...sender.outbox.entries.values()].map((e) => e.room), ["other"]);
+    assert.deepEqual([...view.pending.keys()], ["c2"]);
+  });
+});

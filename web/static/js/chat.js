@@ -1,9 +1,10 @@
 // The chat page: one Socket.IO connection for every room on the page. Room state and
 // de-duplication live in store.js, the DOM in view.js, room actions in rooms.js, the
-// outbox in outbox.js and sender.js; this module connects, routes socket events, keeps
-// the connection status truthful, and wires the forms.
+// outbox in outbox.js and sender.js, the forms in forms.js; this module connects, routes
+// socket events and keeps the connection status truthful.
 
-import { byId, setFieldError } from "./dom.js";
+import { byId } from "./dom.js";
+import { wireForms } from "./forms.js";
 import { loadKey, newClientId } from "./identity.js";
 import { Outbox } from "./outbox.js";
 import { loadName } from "./prefs.js";
@@ -222,71 +223,6 @@ function connect() {
   socket.on("typing", onTyping);
 }
 
-// ---- forms ------------------------------------------------------------------------------
-
-function wireComposer() {
-  const composer = byId("composer");
-  const textBox = byId("text");
-  composer.addEventListener("submit", (event) => {
-    event.preventDefault();
-    sendMessage();
-  });
-  textBox.addEventListener("keydown", (event) => {
-    if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
-    event.preventDefault();
-    composer.requestSubmit();
-  });
-  textBox.addEventListener("input", () => {
-    view.fitComposer();
-    refreshCounter();
-    const state = store.activeRoom;
-    if (state?.joined) typing.input(state.room, textBox.value.trim() !== "");
-  });
-  textBox.addEventListener("blur", () => typing.stop());
-}
-
-function wireNameForm() {
-  const nameInput = byId("name-input");
-  byId("name-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    const state = store.activeRoom;
-    if (!state) return;
-    const check = checkName(nameInput.value, limits.maxName);
-    if (!check.ok) {
-      setFieldError(nameInput, byId("name-form-error"), check.error);
-      nameInput.focus();
-      return;
-    }
-    store.defaultName = check.name;
-    state.name = check.name;
-    state.status = Status.NEW;
-    if (view.errorRoom === state.room) view.clearError();
-    rooms.refreshRoom(state);
-    byId("text").focus();
-    rooms.joinRoom(state);
-  });
-}
-
-function wireJoinForm() {
-  const joinInput = byId("join-room-input");
-  byId("join-room-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    const check = checkRoom(joinInput.value);
-    setFieldError(joinInput, byId("join-room-error"), check.ok ? "" : check.error);
-    if (!check.ok) {
-      joinInput.focus();
-      return;
-    }
-    joinInput.value = "";
-    const known = store.get(check.room) !== null;
-    const state = rooms.addRoom(check.room);
-    rooms.switchRoom(check.room);
-    if (!known && state.status === Status.NEW) rooms.joinRoom(state);
-    view.drawer.close({ focusToggle: false });
-    byId("text").focus();
-  });
-}
-
 function start() {
   // A name in the address wins over the remembered one, even when it must be fixed.
   const urlName = (body.dataset.name ?? "").trim();
@@ -294,9 +230,7 @@ function start() {
   const remembered = checkName(loadName(), limits.maxName);
   if (urlName) store.defaultName = fromUrl.ok ? fromUrl.name : "";
   else store.defaultName = remembered.ok ? remembered.name : "";
-  wireComposer();
-  wireNameForm();
-  wireJoinForm();
+  wireForms({ store, view, rooms, typing, limits, onSend: sendMessage, onInput: refreshCounter });
   const first = checkRoom(body.dataset.room);
   if (first.ok) {
     const state = rooms.addRoom(first.room);

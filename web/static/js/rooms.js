@@ -114,6 +114,7 @@ export class RoomController {
 
   forgetRoom(room) {
     this.#clearRetry(room, { forget: true });
+    this.sender?.forgetRoom(room);
     if (this.typing.room === room) this.typing.reset();
     const wasActive = this.store.active === room;
     const next = this.store.remove(room);

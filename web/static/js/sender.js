@@ -74,6 +74,17 @@ export class Sender {
     if (entry) this.#drop(entry);
   }
 
+  /**
+   * The user left the room (or it cannot be joined): its unsent messages go with it,
+   * or the next page load would join the room again just to send them.
+   */
+  forgetRoom(room) {
+    for (const entry of this.outbox.forRoom(room)) this.#drop(entry);
+    const backoff = this.timers.get(room);
+    if (backoff) clearTimeout(backoff.timer);
+    this.timers.delete(room);
+  }
+
   /** The connection is gone: whatever was on the wire waits for the next one. */
   connectionLost() {
     for (const { timer } of this.timers.values()) clearTimeout(timer);

@@ -9,7 +9,7 @@ median / max per target with ours/peer ratios and writes every result to a JSON 
 Scenarios: `connect` and `fanout` on Redis + --nodes nodes (PERFORMANCE.md's cluster
 scenario by default); `broadcast` on Redis + 1 node (500 clients in one room, 200
 broadcasts: server CPU per delivery); `fanout-lb`, ours only, through the HAProxy of
-`chat_service.localcluster` when asked with --lb.
+`chat_tools.localcluster` when asked with --lb.
 
     .venv/bin/python bench/run.py --quick
     .venv/bin/python bench/run.py --reps 5 --out bench/results/cluster.json
@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chat_service.bench.machine import describe
-from chat_service.bench.peer import PEER_DIR, check_peer, peer_cluster
-from chat_service.bench.report import markdown_table, number, summarize
-from chat_service.testing import cluster
+from chat_tools.bench.machine import describe
+from chat_tools.bench.peer import PEER_DIR, check_peer, peer_cluster
+from chat_tools.bench.report import markdown_table, number, summarize
+from chat_tools.procs import cluster
 
 # Ours runs like the peer: no per-connection rate limit, no per-event INFO logging.
 OURS_ENV = {"CHAT_RATE_LIMIT": "0", "CHAT_LOG_LEVEL": "WARNING"}
@@ -69,7 +69,7 @@ def deploy(target: str, nodes: int, log_dir: Path) -> Iterator[Deployment]:
 @contextlib.contextmanager
 def deploy_lb(nodes: int, log_dir: Path) -> Iterator[Deployment]:
     """Ours behind the shipped load balancer; the clients get only its URL."""
-    from chat_service.localcluster import local_cluster  # optional: another helper writes it
+    from chat_tools.localcluster import local_cluster  # optional: another helper writes it
 
     with local_cluster(nodes, log_dir=log_dir, extra_env=OURS_ENV) as lc:
         assert lc.redis is not None
@@ -82,7 +82,7 @@ def bench(scenario: str, deployment: Deployment, args: argparse.Namespace) -> di
     argv = [
         sys.executable,
         "-m",
-        "chat_service.bench",
+        "chat_tools.bench",
         "connect" if scenario == "connect" else "fanout",
     ]
     for url in deployment.urls:

@@ -10,7 +10,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from . import wirejson
-from .appkeys import METRICS, RUNTIME, SERVICE, SETTINGS, TEMPLATES
+from .appkeys import METRICS, RUNTIME, SERVICE, SETTINGS, TEMPLATES, VERIFIER
 from .backends import open_backend
 from .config import Settings
 from .delivery import Delivery
@@ -79,6 +79,7 @@ def create_app(
     app[TEMPLATES] = make_templates(root)
     app[SERVICE] = service
     app[RUNTIME] = runtime
+    app[VERIFIER] = settings.verifier()
     transport.sio.attach(app)
     setup_routes(app, root)
 

@@ -8,6 +8,7 @@ import jinja2
 from aiohttp import web
 
 from .config import Settings
+from .identity import TokenVerifier
 from .metrics import Metrics
 
 if TYPE_CHECKING:
@@ -19,3 +20,4 @@ METRICS = web.AppKey("metrics", Metrics)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 SERVICE: web.AppKey[ChatService] = web.AppKey("service")
 RUNTIME: web.AppKey[NodeRuntime] = web.AppKey("runtime")
+VERIFIER: web.AppKey[TokenVerifier | None] = web.AppKey("verifier")

@@ -12,11 +12,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Dispatch on the first word; anything else is a node's settings flags."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "bench":
-        from .bench.cli import main as bench_main
+        from chat_tools.bench.cli import main as bench_main
 
         return bench_main(args[1:])
     if args and args[0] == "cluster":
-        from .localcluster import main as cluster_main
+        from chat_tools.localcluster import main as cluster_main
 
         return cluster_main(args[1:])
     try:

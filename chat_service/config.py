@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 from urllib.parse import urlparse
 
+from .identity import MAX_LEEWAY, AuthConfigError, TokenVerifier, make_verifier
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -49,14 +51,37 @@ class Settings:
     shutdown_timeout: float = 8.0
     web_dir: str | None = None
     presence_grace: float = 5.0
+    auth_secret: str | None = field(default=None, repr=False)
+    auth_public_key: str | None = None
+    auth_audience: str | None = None
+    auth_issuer: str | None = None
+    auth_leeway: float = 10.0
 
     def __post_init__(self) -> None:
+        try:
+            self.verifier()
+        except AuthConfigError as exc:
+            raise SettingsError(str(exc)) from None
         needed = packet_bytes_for_text(self.max_text)
         if needed > self.max_packet_bytes:
             raise SettingsError(
                 f"CHAT_MAX_TEXT={self.max_text} needs packets of up to {needed} bytes but "
                 f"CHAT_MAX_PACKET_BYTES is {self.max_packet_bytes}: raise it or lower the limit"
             )
+
+    def verifier(self) -> TokenVerifier | None:
+        """The token verifier when identity is on (a secret or a public key is set)."""
+        return make_verifier(
+            self.auth_secret,
+            self.auth_public_key,
+            audience=self.auth_audience,
+            issuer=self.auth_issuer,
+            leeway=self.auth_leeway,
+        )
+
+    @property
+    def identity_on(self) -> bool:
+        return bool(self.auth_secret or self.auth_public_key)
 
     @property
     def linger_interval(self) -> float:
@@ -107,6 +132,11 @@ ENV_HELP: dict[str, str] = {
     "shutdown_timeout": "seconds a draining node waits for clients before exiting",
     "web_dir": "folder with templates/, static/ and node_modules/ (default: ./web of the repo)",
     "presence_grace": "seconds a disconnected user stays listed before user_left; 0 turns it off",
+    "auth_secret": "turns identity on: HS256 secret that signs tokens (at least 32 bytes)",
+    "auth_public_key": "turns identity on: PEM file with the RS256 or ES256 public key",
+    "auth_audience": "with identity on: the `aud` every token must carry",
+    "auth_issuer": "with identity on: the `iss` every token must carry",
+    "auth_leeway": "with identity on: seconds of clock skew allowed on `exp` (at most 30)",
 }
 
 
@@ -138,6 +168,13 @@ def _float(name: str, raw: str, *, minimum: float) -> float:
         raise SettingsError(f"{env_name(name)} must be a number, got {raw!r}") from None
     if not value >= minimum or value == float("inf"):
         raise SettingsError(f"{env_name(name)} must be a finite number >= {minimum}, got {raw!r}")
+    return value
+
+
+def _bounded_float(name: str, raw: str, minimum: float, maximum: float) -> float:
+    value = _float(name, raw, minimum=minimum)
+    if value > maximum:
+        raise SettingsError(f"{env_name(name)} must be at most {maximum:g}, got {raw!r}")
     return value
 
 
@@ -215,6 +252,11 @@ def _parse_field(name: str, raw: str) -> Any:
         "shutdown_timeout": lambda r: _float(name, r, minimum=0.0),
         "web_dir": lambda r: r.strip() or None,
         "presence_grace": lambda r: _float(name, r, minimum=0.0),
+        "auth_secret": lambda r: r or None,
+        "auth_public_key": lambda r: r.strip() or None,
+        "auth_audience": lambda r: r.strip() or None,
+        "auth_issuer": lambda r: r.strip() or None,
+        "auth_leeway": lambda r: _bounded_float(name, r, 0.0, MAX_LEEWAY),
     }
     return parsers[name](raw)
 

@@ -53,6 +53,7 @@ class NodeRuntime:
         self._stopping = False
         self._healthy_since: float | None = None
         self.restores = 0
+        self._seen_reconnects = 0
 
     async def not_ready_reason(self) -> str | None:
         """None when the node can serve chat; otherwise why not."""
@@ -78,7 +79,12 @@ class NodeRuntime:
         if self._healthy_since is None:
             self._healthy_since = time.monotonic()
         self._backend_ok = True
-        if not known and self._registered and self.service.connections:
+        # After any outage (the feed reconnected) seats may be gone even when this node's
+        # registration survived (an AOF that lost its last second): restore is idempotent.
+        reconnected = self.bus.reconnects > self._seen_reconnects
+        self._seen_reconnects = self.bus.reconnects
+        lost = not known and self._registered
+        if (lost or (reconnected and self._registered)) and self.service.connections:
             await self._restore()
         self._registered = True
         await self.service.retry_orphans()
@@ -89,8 +95,8 @@ class NodeRuntime:
         started = time.monotonic()
         lost = await self.service.restore_seats()
         self.restores += 1
-        logger.warning(
-            "node %s: Redis had lost our seats; restored %d connections in %.2fs",
+        logger.info(
+            "node %s: Redis came back; checked and restored the seats of %d connections in %.2fs",
             self.node_id,
             len(self.service.connections),
             time.monotonic() - started,

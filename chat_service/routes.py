@@ -10,9 +10,10 @@ import jinja2
 from aiohttp import web
 
 from . import __version__
-from .appkeys import METRICS, RUNTIME, SERVICE, SETTINGS, TEMPLATES
+from .appkeys import METRICS, RUNTIME, SERVICE, SETTINGS, TEMPLATES, VERIFIER
 from .domain.validation import MAX_NAME, ROOM_RE
 from .errors import ChatError
+from .identity import Identity, Unauthorized, bearer
 from .metrics import CONTENT_TYPE
 
 CSP = (
@@ -99,9 +100,26 @@ async def room_page(request: web.Request) -> web.StreamResponse:
     )
 
 
+_STATUS = {"unavailable": 503, "internal": 500, "unauthorized": 401, "forbidden": 403}
+
+
 def _api_error(exc: ChatError) -> web.Response:
-    status = 503 if exc.code == "unavailable" else 500 if exc.code == "internal" else 400
-    return web.json_response({"error": {"code": exc.code, "message": exc.message}}, status=status)
+    status = _STATUS.get(exc.code, 400)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.code == "unauthorized" else None
+    return web.json_response(
+        {"error": {"code": exc.code, "message": exc.message}}, status=status, headers=headers
+    )
+
+
+def _viewer(request: web.Request) -> Identity | None:
+    """With identity on, the API needs `Authorization: Bearer` with a valid token."""
+    verifier = request.app[VERIFIER]
+    if verifier is None:
+        return None
+    try:
+        return verifier.verify(bearer(request.headers.get("Authorization")))
+    except Unauthorized as exc:
+        raise ChatError("unauthorized", str(exc)) from None
 
 
 def _query_int(request: web.Request, field: str) -> int | None:
@@ -116,7 +134,7 @@ def _query_int(request: web.Request, field: str) -> int | None:
 
 async def api_rooms(request: web.Request) -> web.Response:
     try:
-        reply = await request.app[SERVICE].list_rooms(None, {})
+        reply = await request.app[SERVICE].list_rooms(None, {}, _viewer(request))
     except ChatError as exc:
         return _api_error(exc)
     return web.json_response({"rooms": reply["rooms"]})
@@ -124,12 +142,13 @@ async def api_rooms(request: web.Request) -> web.Response:
 
 async def api_messages(request: web.Request) -> web.Response:
     try:
+        viewer = _viewer(request)
         payload: dict[str, Any] = {"room": request.match_info["room"]}
         for field in ("limit", "before"):
             value = _query_int(request, field)
             if value is not None:
                 payload[field] = value
-        reply = await request.app[SERVICE].history(None, payload)
+        reply = await request.app[SERVICE].history(None, payload, viewer)
     except ChatError as exc:
         request.app[METRICS].errors.labels(exc.code).inc()
         return _api_error(exc)

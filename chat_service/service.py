@@ -28,6 +28,7 @@ from .domain.models import (
 from .domain.ratelimit import TokenBucket, TypingThrottle
 from .domain.users import join_key, user_for_connection, user_for_key, user_for_subject
 from .errors import ChatError
+from .identity import Identity
 from .rooms import LocalRooms
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class Connection:
     sid: str
     ip: str
     bucket: TokenBucket | None
-    subject: str | None = None  # a verified token's `sub`, when identity is on
+    identity: Identity | None = None  # what its token proved, when identity is on
     rooms: dict[str, Seat] = field(default_factory=dict)
     typing: dict[str, TypingThrottle] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -84,10 +85,10 @@ class ChatService:
         self.release_on_disconnect = True
 
     # connections -----------------------------------------------------------------------
-    def connect(self, sid: str, ip: str, subject: str | None = None) -> Connection:
+    def connect(self, sid: str, ip: str, identity: Identity | None = None) -> Connection:
         limit = self.settings.rate_limit
         bucket = TokenBucket(limit.count, limit.seconds) if limit else None
-        conn = Connection(sid=sid, ip=ip, bucket=bucket, subject=subject)
+        conn = Connection(sid=sid, ip=ip, bucket=bucket, identity=identity)
         self.connections[sid] = conn
         return conn
 
@@ -148,21 +149,43 @@ class ChatService:
         await self.rooms.exit(room, conn.sid)
 
     def _user(self, conn: Connection, key: str | None) -> str:
-        if conn.subject is not None:
-            return user_for_subject(conn.subject)
+        if conn.identity is not None:
+            return user_for_subject(conn.identity.sub)
         if key is not None:
             return user_for_key(key)
         return user_for_connection(conn.sid)
+
+    def _viewer(self, sid: str | None, viewer: Identity | None) -> Identity | None:
+        if sid is not None:
+            conn = self.connections.get(sid)
+            return conn.identity if conn is not None else viewer
+        return viewer
+
+    @staticmethod
+    def _check_room(viewer: Identity | None, room: str) -> None:
+        if viewer is not None and not viewer.may_use(room):
+            raise ChatError("forbidden", "Your token does not allow this room.")
+
+    def _name(self, conn: Connection, data: dict[str, Any]) -> str:
+        """The display name: the token's with identity on (a given one must match it)."""
+        if conn.identity is None:
+            return v.display_name(data.get("name"))
+        if data.get("name") is not None:
+            asked = v.display_name(data.get("name"))
+            if asked.casefold() != conn.identity.name.casefold():
+                raise ChatError("invalid_name", "Your name is the one in your token.")
+        return conn.identity.name
 
     # events ----------------------------------------------------------------------------
     async def join(self, sid: str, payload: Any) -> Joined:
         data = v.require_object(payload)
         room = v.room_name(data.get("room"))
-        name = v.display_name(data.get("name"))
+        conn = self._conn(sid)
+        self._check_room(conn.identity, room)
+        name = self._name(conn, data)
         key = join_key(data.get("key"))
         since = v.optional_id(data, "since")
         epoch = v.epoch(data.get("epoch"))
-        conn = self._conn(sid)
         async with conn.lock:
             member = room in conn.rooms
             user = conn.rooms[room].user if member else self._user(conn, key)
@@ -206,6 +229,7 @@ class ChatService:
         data = v.require_object(payload)
         room = v.room_name(data.get("room"))
         conn = self._conn(sid)
+        self._check_room(conn.identity, room)
         async with conn.lock:
             if room not in conn.rooms:
                 raise ChatError("not_in_room", "You are not in that room.")
@@ -222,6 +246,7 @@ class ChatService:
         text = v.message_text(data.get("text"), self.settings.max_text)
         client_id = v.client_id(data.get("client_id"))
         conn = self._conn(sid)
+        self._check_room(conn.identity, room)
         seat = conn.rooms.get(room)
         if seat is None:
             raise ChatError("not_in_room", "Join the room before sending to it.")
@@ -255,6 +280,7 @@ class ChatService:
         room = v.room_name(data.get("room"))
         typing = v.typing_flag(data.get("typing"))
         conn = self._conn(sid)
+        self._check_room(conn.identity, room)
         seat = conn.rooms.get(room)
         if seat is None:
             raise ChatError("not_in_room", "Join the room first.")
@@ -263,21 +289,35 @@ class ChatService:
             await self.store.publish_typing(room, seat.name, sid, typing)
         return {"ok": True}
 
-    async def history(self, sid: str | None, payload: Any) -> HistoryReply:
+    async def history(
+        self, sid: str | None, payload: Any, viewer: Identity | None = None
+    ) -> HistoryReply:
         data = v.require_object(payload)
         room = v.room_name(data.get("room"))
+        self._check_room(self._viewer(sid, viewer), room)
         before = v.optional_id(data, "before")
         limit = v.history_limit(data.get("limit"))
         messages = await self.store.history(room, before, limit)
         return {"ok": True, "room": room, "messages": messages}
 
-    async def members(self, sid: str | None, payload: Any) -> MembersReply:
+    async def members(
+        self, sid: str | None, payload: Any, viewer: Identity | None = None
+    ) -> MembersReply:
         data = v.require_object(payload)
         room = v.room_name(data.get("room"))
+        self._check_room(self._viewer(sid, viewer), room)
         names = await self.store.members(room)
         return {"ok": True, "room": room, "members": sorted_members(names)}
 
-    async def list_rooms(self, sid: str | None, payload: Any) -> RoomsReply:
+    async def list_rooms(
+        self, sid: str | None, payload: Any, viewer: Identity | None = None
+    ) -> RoomsReply:
         v.require_object(payload)
         rooms = await self.store.rooms()
-        return {"ok": True, "rooms": [{"room": r, "members": n} for r, n in rooms]}
+        seen = self._viewer(sid, viewer)
+        return {
+            "ok": True,
+            "rooms": [
+                {"room": r, "members": n} for r, n in rooms if seen is None or seen.may_use(r)
+            ],
+        }

@@ -6,6 +6,7 @@ to python-socketio, and the client never sees a stack trace.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -15,6 +16,7 @@ import socketio
 
 from .config import Settings
 from .errors import ChatError
+from .identity import Identity, Unauthorized, seconds_left
 from .metrics import Metrics
 from .service import ChatService, Joined
 from .transport import Transport, after_ack
@@ -22,6 +24,14 @@ from .transport import Transport, after_ack
 logger = logging.getLogger(__name__)
 Handler = Callable[[str, Any], Awaitable[Any]]
 _NO_PAYLOAD_OK = {"list_rooms"}
+
+
+class Refused(socketio.exceptions.ConnectionRefusedError):  # type: ignore[misc]
+    """A refused connection whose connect_error data is the protocol's error object."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.error_args = {"code": code, "message": message}
 
 
 def client_ip(environ: dict[str, Any], trust_forwarded: bool) -> str:
@@ -55,8 +65,38 @@ class ConnectionGate:
         self.settings = settings
         self.transport = transport
         self.per_ip: Counter[str] = Counter()
+        self.verifier = settings.verifier()
+        self._expiries: dict[str, asyncio.TimerHandle] = {}
+        self._closing: set[asyncio.Future[None]] = set()
+
+    def _authenticate(self, auth: Any) -> Identity | None:
+        """With identity on, the token in `auth` must verify (connect_error otherwise)."""
+        if self.verifier is None:
+            return None
+        token = auth.get("token") if isinstance(auth, dict) else None
+        try:
+            return self.verifier.verify(token)
+        except Unauthorized as exc:
+            self.metrics.refused.labels("unauthorized").inc()
+            raise Refused("unauthorized", str(exc)) from None
+
+    def _close_at_expiry(self, sid: str, identity: Identity) -> None:
+        """A token's connection ends when the token does: the client reconnects with a
+        fresh one (Engine.IO close, so official clients reconnect by themselves)."""
+        assert self.verifier is not None
+        delay = max(seconds_left(identity, self.verifier.leeway), 0.0)
+
+        def expire() -> None:
+            self._expiries.pop(sid, None)
+            logger.info("closing connection %s: its token expired", sid, extra={"sid": sid})
+            task = asyncio.ensure_future(self.transport.close(sid))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+        self._expiries[sid] = asyncio.get_running_loop().call_later(delay, expire)
 
     async def connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        identity = self._authenticate(auth)
         ip = client_ip(environ, self.settings.trust_forwarded)
         limit = self.settings.max_connections_per_ip
         if limit and self.per_ip[ip] >= limit:
@@ -66,12 +106,17 @@ class ConnectionGate:
                 "Too many connections from your address."
             )
         self.per_ip[ip] += 1
-        self.service.connect(sid, ip)
+        self.service.connect(sid, ip, identity)
+        if identity is not None:
+            self._close_at_expiry(sid, identity)
         self.metrics.connects.inc()
         logger.debug("connection %s opened from %s", sid, ip)
 
     async def disconnect(self, sid: str, *reason: Any) -> None:
         self.transport.release_poll(sid)
+        expiry = self._expiries.pop(sid, None)
+        if expiry is not None:
+            expiry.cancel()
         conn = self.service.connections.get(sid)
         if conn is not None:
             self.per_ip[conn.ip] -= 1

@@ -13,7 +13,8 @@ import pytest
 
 from chat_service.app import create_app
 from chat_service.config import Settings
-from chat_service.testing import ChatClient, RedisServer, ServedApp, make_settings
+from chat_tools.clients import ChatClient, ServedApp, make_settings
+from chat_tools.procs import RedisServer
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 

@@ -137,6 +137,10 @@ class Bus(Protocol):
     @property
     def rooms(self) -> frozenset[str]: ...
 
+    @property
+    def reconnects(self) -> int:
+        """How many times the feed (re)connected: a change means an outage happened."""
+
     def set_handlers(self, on_event: EventHandler, on_resubscribed: ResubscribeHandler) -> None: ...
 
     async def start(self) -> None: ...

@@ -46,6 +46,10 @@ class MemoryBus:
     def rooms(self) -> frozenset[str]:
         return frozenset(self._rooms)
 
+    @property
+    def reconnects(self) -> int:
+        return 0  # nothing to lose: it never disconnects
+
     def set_handlers(self, on_event: EventHandler, on_resubscribed: ResubscribeHandler) -> None:
         self._on_event = on_event
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chat_service.testing import ChatClient, ServedApp, make_settings
+from chat_tools.clients import ChatClient, ServedApp, make_settings
 
 Connect = Callable[..., Any]
 
@@ -317,7 +317,7 @@ class TestReservedEvents:
 class TestFastPath:
     async def test_deflate_clients_and_direct_writes(self, node: ServedApp) -> None:
         """Clients that negotiated permessage-deflate read the directly written frames."""
-        from chat_service.testing import RawSocket, http_get
+        from chat_tools.clients import RawSocket, http_get
 
         deflate = await RawSocket(node.url, compress=15).open()
         plain = await RawSocket(node.url).open()

@@ -9,7 +9,7 @@ from fuzzing import EVENTS, assert_ack, payloads
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chat_service.testing import ChatClient, ServedApp, make_settings
+from chat_tools.clients import ChatClient, ServedApp, make_settings
 
 
 @settings(

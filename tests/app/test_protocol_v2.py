@@ -11,7 +11,7 @@ import pytest
 
 from chat_service.appkeys import RUNTIME
 from chat_service.config import Settings, SettingsError
-from chat_service.testing import ChatClient, RawSocket, ServedApp, make_settings
+from chat_tools.clients import ChatClient, RawSocket, ServedApp, make_settings
 
 Connect = Callable[..., Any]
 KEY_A = "a" * 16

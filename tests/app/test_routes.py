@@ -12,7 +12,7 @@ from chat_service.app import create_app
 from chat_service.appkeys import SERVICE
 from chat_service.config import Settings
 from chat_service.errors import BackendUnavailable
-from chat_service.testing import ChatClient, make_settings
+from chat_tools.clients import ChatClient, make_settings
 
 
 @pytest.fixture

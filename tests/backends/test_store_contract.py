@@ -17,7 +17,7 @@ from chat_service.backends.memory import MemoryBus, MemoryStore
 from chat_service.backends.redis import RedisStore, make_client
 from chat_service.backends.redis_bus import RedisBus
 from chat_service.backends.wire import RoomEvent
-from chat_service.testing import RedisServer
+from chat_tools.procs import RedisServer
 
 
 @dataclass

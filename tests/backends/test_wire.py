@@ -11,7 +11,7 @@ import pytest
 from chat_service.backends import wire
 from chat_service.backends.keys import Keys
 from chat_service.backends.redis import SCRIPTS, RedisStore, load_script, make_client
-from chat_service.testing import RedisServer
+from chat_tools.procs import RedisServer
 
 NAMES = ["Ann", 'Zoë "q" \\ / 😀', "tab\tname", "<b>x</b>", "\u2028"]
 

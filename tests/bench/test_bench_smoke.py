@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from chat_service.bench.peer import PeerNode, check_peer
-from chat_service.testing import Node, RedisServer, cluster
+from chat_tools.bench.peer import PeerNode, check_peer
+from chat_tools.procs import Node, RedisServer, cluster
 
 TINY = ["--rooms", "2", "--clients", "3", "--senders", "1", "--rate", "5", "--duration", "2"]
 TINY_EXPECTED = 2 * 10 * 3  # rooms x (rate x duration) x clients

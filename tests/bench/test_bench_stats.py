@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chat_service.bench.report import markdown_table, number, summarize
-from chat_service.bench.stats import (
+from chat_tools.bench.report import markdown_table, number, summarize
+from chat_tools.bench.stats import (
     expected_deliveries,
     latency_summary_ms,
     merge_counts,

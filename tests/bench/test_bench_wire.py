@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from chat_service.bench.eio import encode_event, socket_url, split_ack
-from chat_service.bench.websocket import OP_CONT, OP_TEXT, WebSocketProtocol, encode_frame
+from chat_tools.bench.eio import encode_event, socket_url, split_ack
+from chat_tools.bench.websocket import OP_CONT, OP_TEXT, WebSocketProtocol, encode_frame
 
 
 def server_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from playwright.async_api import async_playwright
 
-from chat_service.testing import Node, RedisServer, cluster
+from chat_tools.procs import Node, RedisServer, cluster
 
 from .support import CHROMIUM, CHROMIUM_ARGS, Pages
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from playwright.async_api import expect
 
-from chat_service.localcluster import LocalCluster, local_cluster
-from chat_service.testing import ChatClient, Node
+from chat_tools.clients import ChatClient
+from chat_tools.localcluster import LocalCluster, local_cluster
+from chat_tools.procs import Node
 
 from .support import WAIT_MS, Pages, message_ids, messages, metric, open_room, tab, unique_room
 

@@ -11,7 +11,7 @@ from typing import Any, Literal
 import pytest
 from playwright.async_api import Page, expect
 
-from chat_service.testing import Node
+from chat_tools.procs import Node
 
 from .blackhole import BlackholeProxy
 from .support import DOCS_SHOTS, SHOTS, WAIT_MS, Pages, messages, pending, send, wait_joined

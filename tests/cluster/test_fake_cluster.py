@@ -10,7 +10,7 @@ import pytest
 
 from chat_service.appkeys import RUNTIME
 from chat_service.backends.redis import RedisStore
-from chat_service.testing import ChatClient, ServedApp, make_settings
+from chat_tools.clients import ChatClient, ServedApp, make_settings
 
 Connect = Callable[..., Any]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from chat_service.localcluster import (
+from chat_tools.localcluster import (
     COMPOSE_UPSTREAMS,
     DEPLOY_DIR,
     LB_CONFIG,

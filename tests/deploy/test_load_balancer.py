@@ -1,6 +1,6 @@
 """The shipped HAProxy config, for real, in front of three real nodes and a real Redis.
 
-`chat_service.localcluster` starts the topology with deploy/haproxy/haproxy.cfg unchanged;
+`chat_tools.localcluster` starts the topology with deploy/haproxy/haproxy.cfg unchanged;
 only the upstream addresses differ from compose. HAProxy names the serving node in the
 X-Chat-Node response header, which is how these tests see where each request went.
 """
@@ -21,8 +21,8 @@ import socketio
 from aiohttp import web
 from yarl import URL
 
-from chat_service.localcluster import LoadBalancer, LocalCluster, local_cluster
-from chat_service.testing import free_port
+from chat_tools.localcluster import LoadBalancer, LocalCluster, local_cluster
+from chat_tools.procs import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from chat_service.localcluster import main
-from chat_service.testing import ManagedProcess, free_port, spawn, wait_for_http
+from chat_tools.localcluster import main
+from chat_tools.procs import ManagedProcess, free_port, spawn, wait_for_http
 
 READY = "Ctrl-C stops everything."
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chat_service.testing import Node
+from chat_tools.procs import Node
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from chat_service.testing import Node, RedisServer, ResilientClient, cluster, http_get
+from chat_tools.clients import ResilientClient, http_get
+from chat_tools.procs import Node, RedisServer, cluster
 
 pytestmark = pytest.mark.redis
 ENV = {"CHAT_NODE_TIMEOUT": "3", "CHAT_RATE_LIMIT": "0", "CHAT_HISTORY_SIZE": "10000"}
@@ -220,7 +221,7 @@ async def test_kill_9_is_invisible_to_the_others(tmp_path: Path) -> None:
             },
         )
         assert (None not in back, [], 0) == (True, watched, sum(u.failed_sends for u in users))
-        assert until_all_send < 10
+        assert until_all_send < 5  # measured: about 0.5 s here
         for room in range(10):
             expected = sorted(["watcher" + str(room), *(f"user{i}" for i in range(room, 100, 10))])
             reply = await watchers[room]._client.call("members", {"room": f"room{room}"})  # type: ignore[union-attr]

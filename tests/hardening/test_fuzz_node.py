@@ -10,7 +10,8 @@ from fuzzing import EVENTS, assert_ack, payloads
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chat_service.testing import Node, RawSocket
+from chat_tools.clients import RawSocket
+from chat_tools.procs import Node
 
 FIGURES = Path(__file__).resolve().parents[2] / "test-artifacts" / "figures.json"
 TRIED = {"payloads": 0, "raw_packets": 0}

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from chat_service.testing import ChatClient, Node, RawSocket, http_get
+from chat_tools.clients import ChatClient, RawSocket, http_get
+from chat_tools.procs import Node
 
 NASTY_PAYLOADS: list[Any] = [
     None,
@@ -115,11 +116,11 @@ class TestPayloads:
         self, start_node: Callable[..., Node]
     ) -> None:
         """A packet over CHAT_MAX_PACKET_BYTES closes its connection; others carry on."""
-        node = start_node(max_packet_bytes=4096)
+        node = start_node(max_packet_bytes=26_000)
         bystander = await ChatClient("bystander").connect(node.url)
         await bystander.call("join", {"room": "lobby", "name": "by"})
         raw = await RawSocket(node.url).open()
-        await raw.send('421["send_message",{"room":"lobby","text":"' + "x" * 8000 + '"}]')
+        await raw.send('421["send_message",{"room":"lobby","text":"' + "x" * 30_000 + '"}]')
         with pytest.raises(ConnectionError):
             await raw.receive(timeout=5)
         reply = await bystander.call("send_message", {"room": "lobby", "text": "fine"})

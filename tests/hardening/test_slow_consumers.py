@@ -8,7 +8,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from chat_service.testing import Node, RawSocket, http_get, node_rss_kib
+from chat_tools.clients import RawSocket, http_get
+from chat_tools.procs import Node, node_rss_kib
 
 FIGURES = Path(__file__).resolve().parents[2] / "test-artifacts" / "figures.json"
 
@@ -37,7 +38,7 @@ async def read_messages(sock: RawSocket, count: int, timeout: float, ids: list[i
 
 async def test_slow_consumers_are_cut_off(start_node: Callable[..., Node]) -> None:
     """Readers that stall are disconnected past the backlog limit; everyone else gets all."""
-    node = start_node(rate_limit=0, max_queue_bytes=256 * 1024)
+    node = start_node(rate_limit=0, max_queue_bytes=256 * 1024, presence_grace=0)
     sender = await RawSocket(node.url).open()
     reader = await RawSocket(node.url).open()
     await sender.call("join", {"room": "flood", "name": "sender"})

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from chat_service.backends.redis import make_client
-from chat_service.testing import ChatClient, Node, RedisServer, cluster
+from chat_tools.clients import ChatClient
+from chat_tools.procs import Node, RedisServer, cluster
 
 pytestmark = pytest.mark.redis
 NODE_TIMEOUT = 3.0

@@ -20,7 +20,7 @@ from engineio.async_drivers import aiohttp as eio_aiohttp
 
 from chat_service import transport
 from chat_service.appkeys import RUNTIME
-from chat_service.testing import ChatClient, ServedApp, make_settings
+from chat_tools.clients import ChatClient, ServedApp, make_settings
 
 
 def params(func: Any) -> list[str]:

@@ -3,7 +3,7 @@
 Redis, N nodes and the real load balancer (HAProxy) with the very same `deploy/haproxy/`
 config that compose mounts; only the upstream addresses differ: the compose upstreams
 file's `server-template` line becomes one `server 127.0.0.1:PORT` line per node. Every
-process is started by `chat_service.testing` and stopped by PID on exit, Ctrl-C or SIGTERM.
+process is started by `chat_tools.procs` and stopped by PID on exit, Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from .testing import (
+from .procs import (
     LoopbackService,
     ManagedProcess,
     Node,

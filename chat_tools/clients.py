@@ -1,7 +1,7 @@
-"""Helpers to start real redis-server and node processes, and clients, on free loopback ports.
+"""Clients for tests and tools: a python-socketio recorder, a raw Engine.IO socket, a
+member that survives node deaths, and an in-process served app.
 
-Shipped in the package so the test tiers, the benchmark and the local cluster runner
-start processes the same way. Every process is stopped by PID.
+Lives outside `chat_service` so a node imports none of it.
 """
 
 from __future__ import annotations
@@ -11,269 +11,19 @@ import contextlib
 import dataclasses
 import functools
 import json
-import os
 import secrets
-import shutil
-import signal
 import socket
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
 import socketio
 from aiohttp import web
 
-from .config import Settings
+from chat_service.config import Settings
 
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> None:
-    """Block until something accepts TCP connections on the port."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s") from None
-            time.sleep(0.05)
-
-
-def wait_for_http(url: str, timeout: float = 15.0, status: int = 200) -> None:
-    """Block until GET url answers with the given status."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1.0) as resp:
-                if resp.status == status:
-                    return
-                last = resp.status
-        except urllib.error.HTTPError as exc:
-            last = exc.code
-            if exc.code == status:
-                return
-        except OSError as exc:
-            last = exc
-        time.sleep(0.05)
-    raise TimeoutError(f"{url} did not answer {status} within {timeout}s (last: {last!r})")
-
-
-@dataclass
-class ManagedProcess:
-    """A child process with its log file, stopped by PID."""
-
-    name: str
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def signal(self, sig: int) -> None:
-        if self.alive():
-            os.kill(self.proc.pid, sig)
-
-    def kill(self) -> None:
-        """SIGKILL, no goodbye: what a crashed machine looks like to the cluster."""
-        self.signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self, timeout: float = 12.0) -> int:
-        """SIGTERM, then SIGKILL if it does not exit in time; returns the exit code."""
-        if self.alive():
-            self.signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        return int(self.proc.returncode)
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-
-def spawn(
-    name: str, argv: Sequence[str], log_dir: Path, env: Mapping[str, str] | None = None
-) -> ManagedProcess:
-    """Start a child with its output in `log_dir/name.log` and no standard input."""
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{name}.log"
-    log = log_path.open("ab")
-    proc = subprocess.Popen(
-        list(argv),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        env=dict(env) if env is not None else None,
-    )
-    log.close()
-    return ManagedProcess(name, proc, log_path)
-
-
-@dataclass
-class RedisServer:
-    """A private redis-server on a free port: nothing shared with other tests."""
-
-    port: int
-    process: ManagedProcess
-    workdir: Path
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    persistent: bool = False
-
-    @classmethod
-    def start(
-        cls,
-        log_dir: Path,
-        port: int | None = None,
-        name: str = "redis",
-        persistent: bool = False,
-        workdir: Path | None = None,
-    ) -> RedisServer:
-        """Start redis-server; `persistent` fsyncs every write to an append-only file."""
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
-        port = port or free_port()
-        workdir = workdir or Path(tempfile.mkdtemp(prefix="chat-redis-"))
-        aof = ["--appendonly", "yes", "--appendfsync", "always"]
-        argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-        argv += aof if persistent else ["--appendonly", "no"]
-        argv += ["--dir", str(workdir), "--protected-mode", "no"]
-        process = spawn(f"{name}-{port}", argv, log_dir)
-        wait_for_port(port)
-        return cls(port, process, workdir, persistent)
-
-    def restart(self, downtime: float = 0.0) -> None:
-        """Kill the server and start it again on the same port.
-
-        A persistent server comes back with its data; otherwise it comes back empty.
-        """
-        self.process.kill()
-        time.sleep(downtime)
-        fresh = RedisServer.start(
-            self.process.log_path.parent,
-            port=self.port,
-            name="redis-again",
-            persistent=self.persistent,
-            workdir=self.workdir if self.persistent else None,
-        )
-        self.process = fresh.process
-
-    def stop(self) -> None:
-        self.process.stop()
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-@dataclass
-class LoopbackService:
-    """A process serving HTTP on a 127.0.0.1 port (nodes, the Node peer, HAProxy)."""
-
-    port: int
-    process: ManagedProcess
-
-    ready_path = "/healthz"  # what answers 200 once the process can serve
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def wait_ready(self, timeout: float = 20.0) -> None:
-        try:
-            wait_for_http(self.url + self.ready_path, timeout=timeout)
-        except TimeoutError:
-            log = self.process.log()[-3000:]
-            raise TimeoutError(f"{self.process.name} at {self.url} not ready:\n{log}") from None
-
-
-@dataclass
-class Node(LoopbackService):
-    """One chat-service node process."""
-
-    env: dict[str, str] = field(default_factory=dict)
-    ready_path = "/readyz"
-
-    @classmethod
-    def start(
-        cls,
-        log_dir: Path,
-        redis_url: str | None = None,
-        port: int | None = None,
-        extra_env: Mapping[str, str] | None = None,
-        wait: bool = True,
-    ) -> Node:
-        port = port or free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
-        env.update({"CHAT_HOST": "127.0.0.1", "CHAT_PORT": str(port), "PYTHONUNBUFFERED": "1"})
-        if redis_url:
-            env["CHAT_REDIS_URL"] = redis_url
-        env.update(extra_env or {})
-        process = spawn(f"node-{port}", [sys.executable, "-m", "chat_service"], log_dir, env)
-        node = cls(port, process, env)
-        if wait:
-            node.wait_ready()
-        return node
-
-    def restart(self) -> None:
-        """Start a fresh process on the same port with the same settings."""
-        self.process.stop()
-        log_dir = self.process.log_path.parent
-        self.process = spawn(
-            f"node-{self.port}-again", [sys.executable, "-m", "chat_service"], log_dir, self.env
-        )
-        self.wait_ready()
-
-
-@contextlib.contextmanager
-def cluster(
-    nodes: int,
-    log_dir: Path,
-    extra_env: Mapping[str, str] | None = None,
-    persistent_redis: bool = False,
-) -> Iterator[tuple[RedisServer, list[Node]]]:
-    """A private Redis and N nodes, all stopped at exit."""
-    redis = RedisServer.start(log_dir, persistent=persistent_redis)
-    started: list[Node] = []
-    try:
-        for _ in range(nodes):
-            started.append(Node.start(log_dir, redis.url, extra_env=extra_env, wait=False))
-        for node in started:
-            node.wait_ready()
-        yield redis, started
-    finally:
-        for node in started:
-            node.process.stop()
-        redis.stop()
-
-
-# In-process helpers -------------------------------------------------------------------
+from .procs import free_port
 
 
 def make_settings(**overrides: Any) -> Settings:
@@ -449,14 +199,6 @@ class RawSocket:
             await self.session.close()
 
 
-def node_rss_kib(pid: int) -> int:
-    """Resident memory of a process, from /proc."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for pid {pid}")
-
-
 async def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
     """GET without blocking the event loop: (status, body)."""
     async with (
@@ -497,6 +239,7 @@ class ResilientClient:
         self._turn = 0
         self._client: ChatClient | None = None
         self._ready = asyncio.Event()
+        self._dropped = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._held: list[dict[str, Any]] | None = None
@@ -563,7 +306,7 @@ class ResilientClient:
             self._client = await self._connect_and_join()
             if self.reconnects:
                 self.rejoin_seconds.append(time.monotonic() - dropped_at)
-            dropped = asyncio.Event()
+            dropped = self._dropped = asyncio.Event()
             self._client.sio.on("disconnect", functools.partial(_set_event, dropped))
             self._ready.set()
             if self._client.sio.connected:
@@ -571,6 +314,23 @@ class ResilientClient:
             if not self._stopping:
                 self.reconnects += 1
                 self._ready.clear()
+
+    @staticmethod
+    async def _call_unless_dropped(
+        client: ChatClient, dropped: asyncio.Event, payload: dict[str, Any]
+    ) -> Any:
+        """The ack, or None as soon as the connection drops (as the page's outbox does:
+        an ack that can no longer come is not waited for)."""
+        call = asyncio.ensure_future(client.call("send_message", payload, timeout=3))
+        drop = asyncio.ensure_future(dropped.wait())
+        try:
+            await asyncio.wait({call, drop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            drop.cancel()
+        if not call.done():
+            call.cancel()
+            return None
+        return None if call.exception() else call.result()
 
     async def send(self, text: str, deadline: float = 40.0) -> int | None:
         """Send with a client_id, retrying with it until acknowledged or `deadline`
@@ -584,12 +344,9 @@ class ResilientClient:
                 await asyncio.wait_for(self._ready.wait(), max(give_up - time.monotonic(), 0.01))
             except TimeoutError:
                 break
-            client = self._client
+            client, dropped = self._client, self._dropped
             assert client is not None
-            try:
-                reply = await client.call("send_message", payload, timeout=3)
-            except Exception:
-                reply = None
+            reply = await self._call_unless_dropped(client, dropped, payload)
             if reply and reply.get("ok"):
                 if reply.get("duplicate"):
                     self.duplicate_acks += 1

@@ -1,4 +1,4 @@
-"""Start the Node comparison peer (bench/node-peer/server.js) like `testing` starts nodes."""
+"""Start the Node comparison peer (bench/node-peer/server.js) the way procs.py starts nodes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..testing import LoopbackService, RedisServer, free_port, spawn
+from ..procs import LoopbackService, RedisServer, free_port, spawn
 
 # A source checkout's bench/node-peer; CHAT_BENCH_PEER_DIR points elsewhere.
 PEER_DIR = Path(

@@ -1,0 +1,7 @@
+"""`python -m chat_tools.bench` runs the same command as `chat-service bench`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main(sys.argv[1:]))

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from chat_service.testing import Node, RedisServer
+from chat_tools.procs import Node, RedisServer
 
 from .support import ROOT, WAIT_MS, Pages, messages, pending, unique_room, wait_joined
 

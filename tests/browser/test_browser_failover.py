@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import expect
 
-from chat_service.localcluster import LocalCluster, local_cluster
-from chat_service.testing import ChatClient
+from chat_tools.clients import ChatClient
+from chat_tools.localcluster import LocalCluster, local_cluster
 
 from .support import WAIT_MS, Pages, by_client_id, metric, open_room, type_and_send, unique_room
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from chat_service.testing import ChatClient, Node, RedisServer
+from chat_tools.clients import ChatClient
+from chat_tools.procs import Node, RedisServer
 
 from .blackhole import BlackholeProxy
 from .support import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import expect
 
-from chat_service.testing import Node, RedisServer
+from chat_tools.procs import Node, RedisServer
 
 from .support import (
     WAIT_MS,

@@ -160,3 +160,33 @@ async def test_invalid_room_page_leads_home(pair: Pair, pages: Pages) -> None:
     await page.get_by_role("link", name="Go to the home page").click()
     await page.wait_for_url(node1.url + "/", timeout=WAIT_MS)
     await expect(page.locator("#join-form")).to_be_visible()
+
+
+async def test_unread_divider_when_the_page_is_seen_again(
+    pair: Pair, pages: Pages, clients: Callable[..., Any]
+) -> None:
+    """Messages that came while the tab was hidden are counted in the title and marked."""
+    _, (node1, node2) = pair
+    room = unique_room("hidden")
+    page = await open_room(pages, node1.url, room, "zoe")
+    other = await clients(node2.url, "other")
+    assert (await other.call("join", {"room": room, "name": "abe"}))["ok"]
+    assert (await other.call("send_message", {"room": room, "text": "read in time"}))["ok"]
+    await expect(messages(page, room)).to_have_count(1, timeout=WAIT_MS)
+
+    # Headless Chromium is never hidden by itself: say so, as a switch of tabs would.
+    visibility = "v => { Object.defineProperty(document, 'hidden', {value: v, configurable: true});"
+    visibility += " document.dispatchEvent(new Event('visibilitychange')); }"
+    await page.evaluate(visibility, True)
+    for i in range(2):
+        assert (await other.call("send_message", {"room": room, "text": f"unseen {i}"}))["ok"]
+    await expect(messages(page, room)).to_have_count(3, timeout=WAIT_MS)
+    await expect(page).to_have_title(f"(2) #{room} · Chat")
+    await expect(page.locator(".unread-divider")).to_have_count(0)
+
+    await page.evaluate(visibility, False)
+    divider = page.locator(f'[data-pane="{room}"] .unread-divider')
+    await expect(divider).to_have_count(1, timeout=WAIT_MS)
+    await expect(divider.locator("xpath=following-sibling::*[1]")).to_contain_text("unseen 0")
+    await expect(page).to_have_title(f"#{room} · Chat")
+    assert [] == pages.unexpected_errors()

@@ -253,6 +253,9 @@ function start() {
     refreshStatus();
   }, TICK_MS);
   setInterval(probeService, PROBE_MS);
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) rooms.pageShown();
+  });
   setInterval(() => view.relabelDays(), DAY_LABEL_MS);
 }
 

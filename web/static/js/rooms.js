@@ -32,6 +32,7 @@ export class RoomController {
     this.limits = limits;
     this.socket = null; // set once chat.js has connected
     this.retries = new Map(); // room -> {timer, delay, nameWaitUntil}
+    this.awayUnread = 0; // messages shown in the active room while the page was hidden
   }
 
   nameFor(state) {
@@ -54,6 +55,7 @@ export class RoomController {
     if (!this.store.get(room)) return;
     if (this.typing.room !== null && this.typing.room !== room) this.typing.stop();
     const returning = this.store.active !== room;
+    if (returning) this.awayUnread = 0;
     const unread = this.store.get(room).unread;
     this.store.setActive(room);
     this.view.setUnread(room, 0);
@@ -101,10 +103,23 @@ export class RoomController {
 
   showEntries(state, entries, countUnread) {
     for (const entry of entries) this.view.appendMessage(state.room, entry, this.nameFor(state));
+    if (countUnread && state.room === this.store.active && globalThis.document?.hidden) {
+      // Shown, but not seen: the reader is in another tab or window.
+      this.awayUnread += entries.length;
+      this.view.setTotalUnread(this.store.totalUnread() + this.awayUnread);
+    }
     if (countUnread && this.store.addUnread(state.room, entries.length) > 0) {
       this.view.setUnread(state.room, state.unread);
       this.view.setTotalUnread(this.store.totalUnread());
     }
+  }
+
+  /** The page is seen again: mark where the messages that came meanwhile begin. */
+  pageShown() {
+    if (this.awayUnread === 0 || this.store.active === null) return;
+    this.view.markUnread(this.store.active, this.awayUnread);
+    this.awayUnread = 0;
+    this.view.setTotalUnread(this.store.totalUnread());
   }
 
   notice(state, text, kind, ts) {

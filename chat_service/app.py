@@ -45,6 +45,8 @@ def create_app(
         max_queue_bytes=settings.max_queue_bytes,
         cors=_cors(settings),
         max_packet_bytes=settings.max_packet_bytes,
+        ping_interval=settings.ping_interval,
+        ping_timeout=settings.ping_timeout,
         json=wirejson,
         ws_compression=settings.ws_compression,
     )

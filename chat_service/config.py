@@ -51,6 +51,8 @@ class Settings:
     max_queue_bytes: int = 1_048_576
     max_packet_bytes: int = 1_000_000
     typing_interval: float = 1.0
+    ping_interval: float = 5.0
+    ping_timeout: float = 5.0
     shutdown_timeout: float = 8.0
     web_dir: str | None = None
     presence_grace: float = 5.0
@@ -135,6 +137,9 @@ ENV_HELP: dict[str, str] = {
     "max_queue_bytes": "bytes queued for one slow client before it is disconnected",
     "max_packet_bytes": "largest Engine.IO packet accepted from a client",
     "typing_interval": "seconds between typing broadcasts per connection and room",
+    "ping_interval": "seconds between Engine.IO pings (a stalled client is noticed "
+    "within ping_interval + ping_timeout)",
+    "ping_timeout": "seconds an Engine.IO ping waits for its answer",
     "shutdown_timeout": "seconds a draining node waits for clients before exiting",
     "web_dir": "folder with templates/, static/ and node_modules/ of the browser side",
     "presence_grace": "seconds a disconnected user stays listed before user_left; 0 turns it off",
@@ -282,6 +287,8 @@ def _parse_field(name: str, raw: str) -> Any:
         "max_queue_bytes": lambda r: _int(name, r, minimum=1024),
         "max_packet_bytes": lambda r: _int(name, r, minimum=1024, maximum=100_000_000),
         "typing_interval": lambda r: _float(name, r, minimum=0.0),
+        "ping_interval": lambda r: _float(name, r, minimum=1.0),
+        "ping_timeout": lambda r: _float(name, r, minimum=1.0),
         "shutdown_timeout": lambda r: _float(name, r, minimum=0.0),
         "web_dir": lambda r: r.strip() or None,
         "presence_grace": lambda r: _float(name, r, minimum=0.0),

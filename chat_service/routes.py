@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +51,29 @@ def make_templates(root: Path) -> jinja2.Environment:
     )
 
 
-def _render(request: web.Request, template: str, **context: Any) -> web.Response:
+def _render(
+    request: web.Request, template: str, *, status: int = 200, **context: Any
+) -> web.Response:
     env = request.app[TEMPLATES]
     html = env.get_template(template).render(asset_version=__version__, **context)
-    return web.Response(text=html, content_type="text/html")
+    return web.Response(text=html, content_type="text/html", status=status)
+
+
+def room_suggestion(raw: str) -> str | None:
+    """A valid room close to an invalid one ("my room" -> "my-room"), or None."""
+    candidate = re.sub(r"[^A-Za-z0-9_-]+", "-", raw).strip("-")[:32].lower()
+    return candidate if ROOM_RE.fullmatch(candidate) else None
+
+
+def _room_not_found(request: web.Request, room: str) -> web.Response:
+    """A page a person can act on (why, and a link home) with the 404 a crawler needs."""
+    return _render(
+        request,
+        "not_found.html",
+        status=404,
+        reason=f"There is no room called \u201c{room[:64]}\u201d.",
+        suggestion=room_suggestion(room),
+    )
 
 
 async def landing(request: web.Request) -> web.Response:
@@ -69,7 +89,7 @@ async def landing(request: web.Request) -> web.Response:
 async def room_page(request: web.Request) -> web.StreamResponse:
     room = request.match_info["room"]
     if not ROOM_RE.fullmatch(room):
-        raise web.HTTPNotFound(text="No such room: room names are 1-32 letters, digits, _ or -.")
+        return _room_not_found(request, room)
     if room != room.lower():
         target = request.rel_url.with_path(f"/rooms/{room.lower()}").with_query(request.query)
         raise web.HTTPMovedPermanently(location=str(target))

@@ -77,6 +77,24 @@ class TestPages:
         client = await http()
         assert 404 == (await client.get("/rooms/" + "x" * 33)).status
 
+    async def test_invalid_room_page_is_friendly(self, http: Callable[..., Any]) -> None:
+        """/rooms/my%20room is an HTML 404 that says why, links home and suggests a room."""
+        client = await http()
+        resp = await client.get("/rooms/my%20room")
+        html = await resp.text()
+        assert (404, "text/html") == (resp.status, resp.content_type)
+        assert 'href="/"' in html
+        assert 'href="/rooms/my-room"' in html
+        assert "my room" in html
+
+    async def test_invalid_room_page_escapes_the_name(self, http: Callable[..., Any]) -> None:
+        """The requested name is shown as text, never as markup."""
+        client = await http()
+        resp = await client.get("/rooms/%3Cb%3Ex%3C%2Fb%3E")
+        html = await resp.text()
+        assert 404 == resp.status
+        assert "<b>x</b>" not in html and "&lt;b&gt;x&lt;/b&gt;" in html
+
     async def test_security_headers(self, http: Callable[..., Any]) -> None:
         """Pages carry a CSP without inline scripts and the other hardening headers."""
         client = await http()

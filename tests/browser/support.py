@@ -6,6 +6,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import aiohttp
@@ -40,17 +41,44 @@ class Pages:
     errors: list[str] = field(default_factory=list)
     contexts: list[BrowserContext] = field(default_factory=list)
 
-    async def open(self, url: str, width: int = 1280, height: int = 800) -> Page:
-        """A new page (own cookies and localStorage) that has loaded `url`."""
+    async def open(
+        self,
+        url: str,
+        width: int = 1280,
+        height: int = 800,
+        *,
+        locale: str = "en-GB",
+        clock: datetime | None = None,
+        bypass_csp: bool = False,
+    ) -> Page:
+        """A new page (own cookies and localStorage) that has loaded `url`.
+
+        `clock` fixes the page's Date (timers keep running); `bypass_csp` lets a test
+        inject a script such as axe-core into a page whose CSP forbids inline scripts.
+        """
         context = await self.browser.new_context(
             viewport={"width": width, "height": height},
             color_scheme="light",
-            locale="en-GB",
+            locale=locale,
             timezone_id="UTC",
+            bypass_csp=bypass_csp,
         )
         self.contexts.append(context)
         page = await context.new_page()
-        label = f"page {len(self.contexts)}"
+        if clock is not None:
+            await page.clock.set_fixed_time(clock)
+        self._record(page, f"page {len(self.contexts)}")
+        await page.goto(url)
+        return page
+
+    async def open_tab(self, beside: Page, url: str) -> Page:
+        """Another tab of the same browser profile as `beside` (shared localStorage)."""
+        page = await beside.context.new_page()
+        self._record(page, f"tab {len(beside.context.pages)} of {beside.url}")
+        await page.goto(url)
+        return page
+
+    def _record(self, page: Page, label: str) -> None:
         page.on(
             "console",
             lambda msg: (
@@ -58,8 +86,6 @@ class Pages:
             ),
         )
         page.on("pageerror", lambda exc: self.errors.append(f"{label} pageerror: {exc}"))
-        await page.goto(url)
-        return page
 
     def unexpected_errors(self, tolerated: Iterable[str] = ()) -> list[str]:
         """Console errors and uncaught exceptions, but those matching a tolerated regex."""
@@ -90,9 +116,11 @@ async def wait_joined(page: Page, room: str, timeout: float = WAIT_MS) -> None:
     )
 
 
-async def open_room(pages: Pages, base_url: str, room: str, name: str, **size: int) -> Page:
+async def open_room(
+    pages: Pages, base_url: str, room: str, name: str, width: int = 1280, height: int = 800
+) -> Page:
     """A chat page opened at /rooms/{room}?name={name}, joined."""
-    page = await pages.open(f"{base_url}/rooms/{room}?name={name}", **size)
+    page = await pages.open(f"{base_url}/rooms/{room}?name={name}", width, height)
     await wait_joined(page, room)
     return page
 
@@ -103,6 +131,34 @@ async def send(page: Page, text: str) -> None:
     await expect(box).to_be_editable(timeout=WAIT_MS)
     await box.fill(text)
     await box.press("Enter")
+
+
+def pending(page: Page, room: str) -> Locator:
+    """The messages of a room still in the page's outbox."""
+    return page.locator(f'#messages [data-room="{room}"][data-pending]')
+
+
+def by_client_id(page: Page, client_id: str) -> Locator:
+    """The element of one typed message, pending or delivered."""
+    return page.locator(f'#messages [data-client-id="{client_id}"]')
+
+
+async def type_and_send(page: Page, text: str) -> str:
+    """Types a message and presses Enter; returns the client_id of its pending element."""
+    await send(page, text)
+    typed = page.locator("#messages [data-client-id]").filter(has_text=text).last
+    await expect(typed).to_have_count(1, timeout=WAIT_MS)
+    client_id = await typed.get_attribute("data-client-id")
+    assert client_id is not None
+    return client_id
+
+
+async def outbox(page: Page) -> list[dict[str, object]]:
+    """The outbox the page keeps in localStorage."""
+    stored: list[dict[str, object]] = await page.evaluate(
+        "() => JSON.parse(localStorage.getItem('chat.outbox') || '[]')"
+    )
+    return stored
 
 
 async def message_ids(page: Page, room: str) -> list[int]:

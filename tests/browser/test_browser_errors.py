@@ -27,8 +27,8 @@ def strict_node(tmp_path: Path) -> Iterator[Node]:
         node.process.stop()
 
 
-async def test_rate_limit_shows_on_the_error_line(strict_node: Node, pages: Pages) -> None:
-    """The third quick message is refused: the alert says rate_limited and keeps the text."""
+async def test_rate_limited_message_waits_in_the_outbox(strict_node: Node, pages: Pages) -> None:
+    """The third quick message is refused for now: it stays pending, saying why, not lost."""
     room = unique_room("fast")
     page = await open_room(pages, strict_node.url, room, "quick")
     box = page.locator("#text")
@@ -39,16 +39,16 @@ async def test_rate_limit_shows_on_the_error_line(strict_node: Node, pages: Page
     await box.fill("one too many")
     await box.press("Enter")
 
-    error = page.locator('#error[role="alert"]')
-    await expect(error).to_have_attribute("data-error-code", "rate_limited", timeout=WAIT_MS)
-    await expect(error).to_be_visible()
-    await expect(error).not_to_have_text("")
-    await expect(box).to_have_value("one too many")
+    waiting = page.locator("[data-pending]").filter(has_text="one too many")
+    await expect(waiting).to_have_count(1, timeout=WAIT_MS)
+    await expect(waiting.locator(".msg-status")).to_have_text(
+        "Sending too fast; waiting a moment…", timeout=WAIT_MS
+    )
+    await expect(box).to_have_value("")
+    await expect(box).to_be_editable()
     assert 2 == await messages(page, room).count()
-
-    await page.locator("#error-dismiss").click()
-    await expect(error).to_have_text("", timeout=WAIT_MS)
-    await expect(box).to_be_focused()
+    stored = await page.evaluate("() => JSON.parse(localStorage.getItem('chat.outbox'))")
+    assert ["one too many"] == [entry["text"] for entry in stored]
     assert [] == pages.unexpected_errors()
 
 

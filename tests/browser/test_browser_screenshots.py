@@ -1,29 +1,40 @@
-"""Screenshots of both pages on a phone and a desktop, kept for the docs."""
+"""Screenshots of both pages on a phone and a desktop, light and dark, kept for the docs."""
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from playwright.async_api import Page, expect
 
 from chat_tools.procs import Node
 
-from .support import DOCS_SHOTS, SHOTS, WAIT_MS, Pages, messages, send, wait_joined
+from .blackhole import BlackholeProxy
+from .support import DOCS_SHOTS, SHOTS, WAIT_MS, Pages, messages, pending, send, wait_joined
 
 pytestmark = pytest.mark.browser
 SIZES = {390: 844, 1280: 800}
+SCHEMES: tuple[Literal["light", "dark"], ...] = ("light", "dark")
 ROOMS = {"lobby": ["bob", "cleo"], "design-review": ["dana", "eve"], "random": ["finn"]}
 CHAT = [
     ("bob", "Morning! Is the deploy still on for 14:00?"),
     ("cleo", "Yes. The HAProxy change is merged and all three nodes are green."),
     ("bob", "Great, I'll keep an eye on the dashboards."),
     ("cleo", "Runbook, in case: https://example.com/runbook#rollback"),
+    ("bob", "Do we drain node 2 first or node 3?"),
+    ("cleo", "Node 3: it has the fewest connections right now."),
+    ("bob", "OK. Draining node 3 now."),
+    ("cleo", "Its users moved over within a second. Nobody saw a thing."),
+    ("bob", "Node 3 is back and passing /readyz."),
+    ("cleo", "Same for node 2. Deploy done."),
 ]
+LATE = [("bob", "One more thing: the metrics dashboard moved."), ("cleo", "Link in the wiki.")]
+# The stalled page's own socket dies under it and is reported by Chromium.
+TOLERATED = [r"WebSocket connection to .* failed"]
 
 
 @pytest.fixture
@@ -34,6 +45,21 @@ def node(tmp_path: Path) -> Iterator[Node]:
         yield started
     finally:
         started.process.stop()
+
+
+@pytest.fixture
+async def proxy(node: Node) -> AsyncIterator[BlackholeProxy]:
+    """The chat page's path to the node, black-holed for the pending-message shots."""
+    started = await BlackholeProxy(node.port).start()
+    try:
+        yield started
+    finally:
+        await started.close()
+
+
+def shot_name(page: str, width: int, scheme: str) -> str:
+    """chat-390, chat-390-dark, ...: the light ones keep the names the README has used."""
+    return f"{page}-{width}" + ("" if scheme == "light" else f"-{scheme}")
 
 
 async def shoot(page: Page, name: str) -> None:
@@ -47,8 +73,16 @@ async def shoot(page: Page, name: str) -> None:
         shutil.copyfile(path, DOCS_SHOTS / path.name)
 
 
-async def test_screenshots(node: Node, pages: Pages, clients: Callable[..., Any]) -> None:
-    """Landing (active rooms, joinable) and chat page (two senders, members, typing) at 390/1280."""
+async def look(page: Page, width: int, scheme: Literal["light", "dark"]) -> None:
+    """Resizes the page and switches its colour scheme."""
+    await page.set_viewport_size({"width": width, "height": SIZES[width]})
+    await page.emulate_media(color_scheme=scheme)
+
+
+async def test_screenshots(
+    node: Node, proxy: BlackholeProxy, pages: Pages, clients: Callable[..., Any]
+) -> None:
+    """Landing page; chat page with the new-messages marker and typing; a pending message."""
     people = {}
     for room, names in ROOMS.items():
         for name in names:
@@ -58,27 +92,62 @@ async def test_screenshots(node: Node, pages: Pages, clients: Callable[..., Any]
         reply = await people[name].call("send_message", {"room": "lobby", "text": text})
         assert reply["ok"], reply
 
-    for width, height in SIZES.items():
-        landing = await pages.open(node.url + "/", width=width, height=height)
-        await expect(landing.locator("#active-rooms li[data-active-room]")).to_have_count(
-            len(ROOMS), timeout=WAIT_MS
-        )
-        await landing.locator('#join-form input[name="name"]').fill("ann")
-        await shoot(landing, f"landing-{width}")
+    landing = await pages.open(node.url + "/")
+    await expect(landing.locator("#active-rooms li[data-active-room]")).to_have_count(
+        len(ROOMS), timeout=WAIT_MS
+    )
+    await landing.locator('#join-form input[name="name"]').fill("ann")
+    for width in SIZES:
+        for scheme in SCHEMES:
+            await look(landing, width, scheme)
+            await shoot(landing, shot_name("landing", width, scheme))
     # The listed rooms are joinable: the name typed in the form goes along.
     await landing.locator('[data-active-room="random"] button[data-join-room]').click()
     await landing.wait_for_url(node.url + "/rooms/random?name=ann", timeout=WAIT_MS)
     await wait_joined(landing, "random")
 
-    chat = await pages.open(node.url + "/rooms/lobby?name=ann")
+    chat = await pages.open(proxy.url + "/rooms/lobby?name=ann")
     await wait_joined(chat, "lobby")
     await send(chat, "On my way. Ping me here if anything looks off.")
     await expect(messages(chat, "lobby")).to_have_count(len(CHAT) + 1, timeout=WAIT_MS)
     await expect(chat.locator("#members [data-member]")).to_have_count(3, timeout=WAIT_MS)
-    await chat.locator("#text").fill("Thanks both")
-    for width, height in SIZES.items():
-        await chat.set_viewport_size({"width": width, "height": height})
-        assert (await people["bob"].call("typing", {"room": "lobby", "typing": True}))["ok"]
-        await expect(chat.locator("#typing")).to_have_text("bob is typing…", timeout=WAIT_MS)
-        await shoot(chat, f"chat-{width}")
-    assert [] == pages.unexpected_errors()
+
+    # Scrolled up while two messages arrive: the marker counts them.
+    lobby = chat.locator('[data-pane="lobby"]')
+    await lobby.evaluate("p => { p.scrollTop = 0; }")
+    for name, text in LATE:
+        assert (await people[name].call("send_message", {"room": "lobby", "text": text}))["ok"]
+    await expect(chat.locator("#jump")).to_have_text("2 new messages ↓", timeout=WAIT_MS)
+    for width in SIZES:
+        for scheme in SCHEMES:
+            await look(chat, width, scheme)
+            await lobby.evaluate("p => { p.scrollTop = 0; }")
+            assert (await people["bob"].call("typing", {"room": "lobby", "typing": True}))["ok"]
+            await expect(chat.locator("#typing")).to_have_text("bob is typing…", timeout=WAIT_MS)
+            await expect(chat.locator("#jump")).to_be_visible()
+            await shoot(chat, shot_name("chat-new", width, scheme))
+    await chat.locator("#jump").click()
+    assert (await people["bob"].call("typing", {"room": "lobby", "typing": False}))["ok"]
+
+    # The connection stalls: the message waits in the outbox, visibly, while reconnecting.
+    proxy.stall()
+    await send(chat, "Thanks both. My train is in a tunnel, this goes out when I'm back.")
+    await expect(chat.locator("#connection")).to_have_attribute(
+        "data-connection", "connecting", timeout=15_000
+    )
+    waiting = pending(chat, "lobby").locator(".msg-status")
+    await expect(waiting).to_have_text("Waiting for the connection…", timeout=WAIT_MS)
+    await chat.locator("#text").fill("And the dash")
+    for width in SIZES:
+        for scheme in SCHEMES:
+            await look(chat, width, scheme)
+            await expect(chat.locator("#connection")).to_have_attribute(
+                "data-connection", "connecting"
+            )
+            await expect(pending(chat, "lobby")).to_be_in_viewport()
+            await shoot(chat, shot_name("chat", width, scheme))
+
+    proxy.resume_new()
+    await expect(pending(chat, "lobby")).to_have_count(0, timeout=20_000)
+    await expect(messages(chat, "lobby")).to_have_count(len(CHAT) + len(LATE) + 2)
+    assert [] == pages.unexpected_errors(TOLERATED)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
+from chat_service.app import create_app
 from chat_service.config import RateLimit, Settings, SettingsError, load_settings, parse_args
 
 
@@ -168,3 +171,39 @@ class TestCli:
             "--log-level",
         ):
             assert flag in proc.stdout
+
+
+class TestPing:
+    def test_defaults_notice_a_stall_within_ten_seconds(self) -> None:
+        """Ping every 5 s, 5 s for the answer: a silent peer is dropped within 10 s."""
+        s = load_settings(env={})
+        assert (5.0, 5.0) == (s.ping_interval, s.ping_timeout)
+        assert 10.0 >= s.ping_interval + s.ping_timeout
+
+    def test_environment(self) -> None:
+        """CHAT_PING_INTERVAL and CHAT_PING_TIMEOUT are read."""
+        s = load_settings(env={"CHAT_PING_INTERVAL": "2.5", "CHAT_PING_TIMEOUT": "4"})
+        assert (2.5, 4.0) == (s.ping_interval, s.ping_timeout)
+
+    @pytest.mark.parametrize(
+        ("env", "fragment"),
+        [
+            ({"CHAT_PING_INTERVAL": "0.5"}, "CHAT_PING_INTERVAL must be a finite number >= 1.0"),
+            ({"CHAT_PING_TIMEOUT": "inf"}, "CHAT_PING_TIMEOUT must be a finite number >= 1.0"),
+            ({"CHAT_PING_TIMEOUT": "soon"}, "CHAT_PING_TIMEOUT must be a number"),
+        ],
+    )
+    def test_bad_values(self, env: dict[str, str], fragment: str) -> None:
+        """Values under a second, infinite or not numbers are refused with the name."""
+        with pytest.raises(SettingsError) as info:
+            load_settings(env=env)
+        assert fragment in str(info.value)
+
+    async def test_handshake_announces_the_settings(self) -> None:
+        """The Engine.IO handshake tells clients the node's ping interval and timeout."""
+        app = create_app(Settings(ping_interval=2.0, ping_timeout=3.0))
+        async with TestClient(TestServer(app)) as client:
+            resp = await client.get("/socket.io/", params={"EIO": "4", "transport": "polling"})
+            body = await resp.text()
+        handshake = json.loads(body[1:])  # "0" is the Engine.IO open packet
+        assert (2000, 3000) == (handshake["pingInterval"], handshake["pingTimeout"])

@@ -26,14 +26,17 @@ import { TypingNotifier } from "../static/js/typing.js";
 
 const T0 = 1_700_000_000_000;
 
-function msg(id, { ts = T0 + id * 1000, name = "ann", text = `m${id}`, room = "lobby" } = {}) {
-  return { id, room, name, text, ts };
+function msg(
+  id,
+  { ts = T0 + id * 1000, name = "ann", text = `m${id}`, room = "lobby", epoch = "e1" } = {},
+) {
+  return { id, room, name, text, ts, epoch };
 }
 
 function joinedRoom(history = [], members = ["ann"]) {
   const room = new RoomState("lobby");
   room.startJoin();
-  room.completeJoin({ ok: true, room: "lobby", name: "ann", members, history });
+  room.completeJoin({ ok: true, room: "lobby", name: "ann", epoch: "e1", members, history });
   return room;
 }
 
@@ -47,14 +50,27 @@ describe("RoomState join payload", () => {
     assert.deepEqual(room.joinPayload("ann"), { room: "lobby", name: "ann" });
   });
 
-  test("a rejoin sends the id of the last message shown", () => {
+  test("a rejoin sends the id of the last message shown and its epoch", () => {
     const room = joinedRoom([msg(1), msg(2), msg(3)]);
-    assert.deepEqual(room.joinPayload("ann"), { room: "lobby", name: "ann", since: 3 });
+    assert.deepEqual(room.joinPayload("ann"), { room: "lobby", name: "ann", since: 3, epoch: "e1" });
   });
 
   test("a rejoin of a room that had no message asks for everything kept", () => {
     const room = joinedRoom([]);
-    assert.deepEqual(room.joinPayload("ann"), { room: "lobby", name: "ann", since: 0 });
+    assert.deepEqual(room.joinPayload("ann"), { room: "lobby", name: "ann", since: 0, epoch: "e1" });
+  });
+
+  test("the browser's key goes with every join", () => {
+    const room = new RoomState("lobby");
+    const key = "k".repeat(32);
+    assert.deepEqual(room.joinPayload("ann", key), { room: "lobby", name: "ann", key });
+  });
+
+  test("a server without epochs gets since alone", () => {
+    const room = new RoomState("lobby");
+    room.startJoin();
+    room.completeJoin({ ok: true, name: "ann", members: [], history: [{ ...msg(1), epoch: undefined }] });
+    assert.deepEqual(room.joinPayload("ann"), { room: "lobby", name: "ann", since: 1 });
   });
 });
 
@@ -96,27 +112,51 @@ describe("RoomState de-duplication", () => {
     assert.deepEqual(ids(shown), [2, 3, 4, 5]);
   });
 
-  test("after a history reset a reused id with a new ts is a new message", () => {
+  test("a reused id in a new epoch is a new message", () => {
     const room = joinedRoom([msg(1), msg(2), msg(3)]);
-    const fresh = msg(1, { ts: T0 + 999_000, text: "after reset" });
+    const fresh = msg(1, { epoch: "e2", text: "after reset" });
     const entry = room.receive(fresh);
     assert.equal(entry.message.text, "after reset");
     assert.equal(room.lastId, 1);
+    assert.equal(room.epoch, "e2");
     assert.equal(room.receive(fresh), "duplicate");
-    assert.deepEqual(room.receive(msg(2, { ts: T0 + 999_500 })).message.id, 2);
+    assert.equal(room.receive(msg(1, { ts: T0 + 999_000 })), "duplicate");
   });
 
-  test("a rejoin after a reset shows the new history but not the old pairs", () => {
+  test("a join answered with reset replaces what was shown", () => {
     const room = joinedRoom([msg(1), msg(2), msg(3)]);
     room.goOffline();
-    assert.equal(room.joinPayload("ann").since, 3);
     room.startJoin();
-    // since=3 was above the newest id, so the server answered as without since.
-    const history = [msg(1, { ts: T0 + 500_000 }), msg(2, { ts: T0 + 501_000 })];
-    const { shown, missed } = room.completeJoin({ ok: true, name: "ann", members: [], history });
+    const history = [msg(1, { epoch: "e2" }), msg(2, { epoch: "e2" })];
+    const { shown, missed, reset } = room.completeJoin({
+      ok: true, name: "ann", epoch: "e2", reset: true, members: [], history,
+    });
     assert.deepEqual(ids(shown), [1, 2]);
+    assert.equal(reset, true);
     assert.equal(missed, 0);
-    assert.equal(room.lastId, 2);
+    assert.deepEqual(room.joinPayload("ann"), { room: "lobby", name: "ann", since: 2, epoch: "e2" });
+  });
+
+  test("a join reply in another epoch is a reset even without the flag", () => {
+    const room = joinedRoom([msg(1), msg(2)]);
+    room.goOffline();
+    room.startJoin();
+    const { shown, reset } = room.completeJoin({
+      ok: true, name: "ann", epoch: "e3", members: [], history: [msg(1, { epoch: "e3" })],
+    });
+    assert.equal(reset, true);
+    assert.deepEqual(ids(shown), [1]);
+  });
+
+  test("a rejoin in the same epoch is no reset", () => {
+    const room = joinedRoom([msg(1)]);
+    room.goOffline();
+    room.startJoin();
+    const { reset, shown } = room.completeJoin({
+      ok: true, name: "ann", epoch: "e1", members: [], history: [msg(2)],
+    });
+    assert.equal(reset, false);
+    assert.deepEqual(ids(shown), [2]);
   });
 
   test("messages that fell out of the kept window are counted as missed", () => {

@@ -1,17 +1,34 @@
 // The chat page: one Socket.IO connection for every room on the page. Room state and
-// de-duplication live in store.js, the DOM in view.js, room actions in rooms.js; this
-// module connects, routes socket events, and wires the forms.
+// de-duplication live in store.js, the DOM in view.js, room actions in rooms.js, the
+// outbox in outbox.js and sender.js, the forms in forms.js; this module connects, routes
+// socket events and keeps the connection status truthful.
 
-import { byId, setFieldError } from "./dom.js";
+import { byId } from "./dom.js";
+import { wireForms } from "./forms.js";
+import { loadKey, newClientId } from "./identity.js";
+import { Outbox } from "./outbox.js";
 import { loadName } from "./prefs.js";
-import { errorText, replyErrorText, request } from "./rpc.js";
+import { errorText, request, requestHooks } from "./rpc.js";
 import { RoomController } from "./rooms.js";
+import { Sender } from "./sender.js";
+import { AckWatch, ConnectionStatus } from "./status.js";
 import { ChatStore, Status, isMessage } from "./store.js";
-import { checkName, checkRoom, checkText } from "./text.js";
+import { checkName, checkRoom, checkText, textCounter } from "./text.js";
 import { TypingNotifier } from "./typing.js";
 import { ChatView } from "./view.js";
 
-const TYPING_REFRESH_MS = 1000;
+const TICK_MS = 1000; // typing expiry, the slow hint
+const PROBE_MS = 3000; // while the service is unavailable, ask whether it is back
+const DAY_LABEL_MS = 60_000;
+const CONNECT_TIMEOUT_MS = 8000;
+
+function storage() {
+  try {
+    return globalThis.localStorage ?? null;
+  } catch {
+    return null; // some browsers throw on access when storage is disabled
+  }
+}
 
 const body = document.body;
 const limits = {
@@ -19,20 +36,64 @@ const limits = {
   maxName: Number.parseInt(body.dataset.maxName, 10) || 32,
 };
 const store = new ChatStore();
+const status = new ConnectionStatus();
+const acks = new AckWatch();
 const view = new ChatView({
   onSwitch: (room) => rooms.switchRoom(room),
   onLeave: (room) => leaveAndRefocus(room),
+  onRetry: (clientId) => sender.retry(clientId),
+  onDiscard: (clientId) => {
+    sender.discard(clientId);
+    byId("text").focus();
+  },
+  failedText: (code) => `Not sent: ${errorText(code, limits)}`,
 });
 const typing = new TypingNotifier((room, isTyping) => {
   // Typing is a hint: a failure is not worth an error line.
   if (socket?.connected) request(socket, "typing", { room, typing: isTyping });
 });
-const rooms = new RoomController({ store, view, typing, limits });
+const rooms = new RoomController({ store, view, typing, limits, key: loadKey(storage()) });
+const sender = new Sender({
+  store,
+  view,
+  outbox: new Outbox(storage()),
+  newId: () => newClientId(),
+  deliver: (message) => onMessage(message),
+  rejoin: (state) => {
+    state.goOffline();
+    rooms.joinRoom(state);
+  },
+});
+rooms.sender = sender;
 let socket = null;
+
+// ---- connection status ------------------------------------------------------------------
+
+function refreshStatus() {
+  view.setConnection(status.view(acks.overdue(Date.now())));
+}
+
+// The tick re-checks overdue answers, so an answer that never comes shows as slow.
+requestHooks.started = () => acks.start(Date.now());
+requestHooks.settled = (token, reply) => {
+  acks.end(token);
+  const wasUnavailable = status.unavailable;
+  status.answered(reply);
+  refreshStatus();
+  if (wasUnavailable && !status.unavailable) {
+    // The service is back: do not leave rooms and messages waiting for their backoff.
+    rooms.retryFailed();
+    sender.pumpAll();
+  }
+};
+
+function probeService() {
+  if (status.unavailable && socket?.connected) request(socket, "list_rooms", {});
+}
 
 // ---- user actions -----------------------------------------------------------------------
 
-async function sendMessage() {
+function sendMessage() {
   const state = store.activeRoom;
   if (!state) return;
   const raw = view.composerText;
@@ -42,31 +103,21 @@ async function sendMessage() {
     view.showError(errorText(check.code, limits), check.code, state.room);
     return;
   }
-  if (!state.joined) {
-    // The box is read-only then, but Enter still lands here.
-    if (state.status === Status.NEEDS_NAME) byId("name-input").focus();
-    else view.showError(`Not in #${state.room} yet; nothing was sent.`, "unavailable", state.room);
+  if (state.status === Status.NEEDS_NAME) {
+    byId("name-input").focus();
     return;
   }
   typing.stop();
   view.setComposerText("");
-  const reply = await request(socket, "send_message", { room: state.room, text: raw });
-  if (reply.ok) {
-    view.clearError();
-    return;
-  }
-  const { error } = reply;
-  // A refused message changed nothing, so hand the text back; an unanswered one may
-  // have been stored, and handing it back would invite a double send.
-  if (!error.lost && view.composerText === "") view.setComposerText(raw);
-  const text = error.lost
-    ? "No answer from the server. If your message does not appear once reconnected, send it again."
-    : replyErrorText(error, limits);
-  view.showError(text, error.code, state.room);
-  if (error.code === "not_in_room" && !error.lost && store.get(state.room) === state) {
-    state.goOffline();
-    rooms.joinRoom(state);
-  }
+  refreshCounter();
+  if (view.errorRoom === state.room && view.errorCode !== null) view.clearError();
+  // Queued whatever the connection: the outbox sends it as soon as the room can take it.
+  sender.submit(state, check.text);
+  view.pane(state.room)?.scrollToBottom();
+}
+
+function refreshCounter() {
+  view.setCounter(textCounter(view.composerText, limits.maxText));
 }
 
 async function leaveAndRefocus(room) {
@@ -86,8 +137,11 @@ function roomOf(payload) {
 }
 
 function onDisconnect(reason) {
-  view.setConnection("disconnected");
+  status.disconnected();
+  acks.clear();
+  refreshStatus();
   rooms.dropAll();
+  sender.connectionLost();
   // socket.io does not reconnect by itself after the server closed the socket (a
   // draining node does that so that its clients move to another node).
   if (reason === "io server disconnect") {
@@ -99,7 +153,10 @@ function onMessage(message) {
   if (!isMessage(message)) return;
   const state = roomOf(message);
   if (!state) return;
+  sender.settle(state, message);
   const result = state.receive(message);
+  // A server that does not repeat client_id in events: the ack's copy names the element.
+  if (result === "duplicate") view.pane(state.room)?.tagClientId(message);
   if (result === "held" || result === "duplicate") return;
   rooms.showEntries(state, [result], true);
   if (state.room === store.active) rooms.refreshTyping();
@@ -127,7 +184,7 @@ function onTyping(payload) {
 
 function connect() {
   if (typeof globalThis.io !== "function") {
-    view.setConnection("disconnected", "Offline");
+    view.setConnection({ state: "disconnected", label: "Offline" });
     view.showError("The chat client could not be loaded. Reload the page to try again.", "internal");
     return;
   }
@@ -136,87 +193,34 @@ function connect() {
     tryAllTransports: true, // fall back to long-polling where WebSocket is blocked
     reconnectionDelay: 500,
     reconnectionDelayMax: 5000,
+    // An attempt on a dead path hangs until this (default 20 s): after an outage the
+    // page would wait that long before trying the path that works again.
+    timeout: CONNECT_TIMEOUT_MS,
   });
   rooms.socket = socket;
+  sender.socket = socket;
   socket.on("connect", () => {
-    view.setConnection("connected");
+    status.connected();
+    refreshStatus();
     rooms.joinAll();
   });
   socket.on("disconnect", onDisconnect);
   socket.on("connect_error", () => {
-    view.setConnection("disconnected");
+    // While socket.io keeps retrying by itself the page is reconnecting, not offline.
+    if (socket.active) status.connecting();
+    else status.disconnected();
+    refreshStatus();
     // `active` is false when the server refused us outright; keep trying, slowly.
     if (!socket.active) setTimeout(() => socket.connect(), 5000);
   });
-  socket.io.on("reconnect_attempt", () => view.setConnection("connecting"));
+  socket.io.on("reconnect_attempt", () => {
+    status.connecting();
+    refreshStatus();
+  });
   socket.on("message", onMessage);
   socket.on("user_joined", (payload) => onMembership(payload, true));
   socket.on("user_left", (payload) => onMembership(payload, false));
   socket.on("typing", onTyping);
-}
-
-// ---- forms ------------------------------------------------------------------------------
-
-function wireComposer() {
-  const composer = byId("composer");
-  const textBox = byId("text");
-  composer.addEventListener("submit", (event) => {
-    event.preventDefault();
-    sendMessage();
-  });
-  textBox.addEventListener("keydown", (event) => {
-    if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
-    event.preventDefault();
-    composer.requestSubmit();
-  });
-  textBox.addEventListener("input", () => {
-    view.fitComposer();
-    const state = store.activeRoom;
-    if (state?.joined) typing.input(state.room, textBox.value.trim() !== "");
-  });
-  textBox.addEventListener("blur", () => typing.stop());
-}
-
-function wireNameForm() {
-  const nameInput = byId("name-input");
-  byId("name-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    const state = store.activeRoom;
-    if (!state) return;
-    const check = checkName(nameInput.value, limits.maxName);
-    if (!check.ok) {
-      setFieldError(nameInput, byId("name-form-error"), check.error);
-      nameInput.focus();
-      return;
-    }
-    store.defaultName = check.name;
-    state.name = check.name;
-    state.status = Status.NEW;
-    if (view.errorRoom === state.room) view.clearError();
-    rooms.refreshRoom(state);
-    byId("text").focus();
-    rooms.joinRoom(state);
-  });
-}
-
-function wireJoinForm() {
-  const joinInput = byId("join-room-input");
-  byId("join-room-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    const check = checkRoom(joinInput.value);
-    setFieldError(joinInput, byId("join-room-error"), check.ok ? "" : check.error);
-    if (!check.ok) {
-      joinInput.focus();
-      return;
-    }
-    joinInput.value = "";
-    const known = store.get(check.room) !== null;
-    const state = rooms.addRoom(check.room);
-    rooms.switchRoom(check.room);
-    if (!known && state.status === Status.NEW) rooms.joinRoom(state);
-    view.drawer.close({ focusToggle: false });
-    byId("text").focus();
-  });
 }
 
 function start() {
@@ -226,9 +230,7 @@ function start() {
   const remembered = checkName(loadName(), limits.maxName);
   if (urlName) store.defaultName = fromUrl.ok ? fromUrl.name : "";
   else store.defaultName = remembered.ok ? remembered.name : "";
-  wireComposer();
-  wireNameForm();
-  wireJoinForm();
+  wireForms({ store, view, rooms, typing, limits, onSend: sendMessage, onInput: refreshCounter });
   const first = checkRoom(body.dataset.room);
   if (first.ok) {
     const state = rooms.addRoom(first.room);
@@ -240,8 +242,21 @@ function start() {
     view.showRoom(null);
     rooms.refreshActive();
   }
+  // Messages left unsent in other rooms (an earlier page, another tab) are sent too.
+  for (const { room } of sender.outbox.entries.values()) {
+    if (checkRoom(room).ok && store.get(room) === null) rooms.addRoom(room);
+  }
+  refreshStatus();
   connect();
-  setInterval(() => rooms.refreshTyping(), TYPING_REFRESH_MS);
+  setInterval(() => {
+    rooms.refreshTyping();
+    refreshStatus();
+  }, TICK_MS);
+  setInterval(probeService, PROBE_MS);
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) rooms.pageShown();
+  });
+  setInterval(() => view.relabelDays(), DAY_LABEL_MS);
 }
 
 start();

@@ -8,27 +8,31 @@ import { typingLabel } from "./text.js";
 
 const RETRY_FIRST_MS = 1000;
 const RETRY_MAX_MS = 15000;
-// A dead node's names are freed within 15 s, so a rejoin may meet its own old name.
+// Without a shared key (storage refused) a dead node's names are freed only within
+// CHAT_NODE_TIMEOUT, so a rejoin may meet its own old name for a while.
 const NAME_RELEASE_WAIT_MS = 20000;
 const NAME_RETRY_MS = 2000;
 
 const PLACEHOLDER = {
-  [Status.NEW]: (room) => `Joining #${room}…`,
-  [Status.JOINING]: (room) => `Joining #${room}…`,
+  [Status.NEW]: (room) => `Message #${room}`,
+  [Status.JOINING]: (room) => `Message #${room}`,
   [Status.JOINED]: (room) => `Message #${room}`,
-  [Status.OFFLINE]: () => "Reconnecting…",
+  [Status.OFFLINE]: (room) => `Message #${room} (sent once reconnected)`,
   [Status.NEEDS_NAME]: () => "Choose a name first",
-  [Status.FAILED]: () => "Could not join; retrying…",
+  [Status.FAILED]: (room) => `Message #${room} (sent once the room is joined)`,
 };
 
 export class RoomController {
-  constructor({ store, view, typing, limits }) {
+  constructor({ store, view, typing, limits, key = null }) {
+    this.key = key; // the browser's key: one user across tabs and reconnects
+    this.sender = null; // set by chat.js; the outbox follows the rooms
     this.store = store;
     this.view = view;
     this.typing = typing;
     this.limits = limits;
     this.socket = null; // set once chat.js has connected
     this.retries = new Map(); // room -> {timer, delay, nameWaitUntil}
+    this.awayUnread = 0; // messages shown in the active room while the page was hidden
   }
 
   nameFor(state) {
@@ -38,19 +42,25 @@ export class RoomController {
   // ---- showing rooms -------------------------------------------------------------------
 
   addRoom(room) {
+    const known = this.store.get(room) !== null;
     const state = this.store.add(room);
     this.view.ensureRoom(room);
     if (!this.nameFor(state)) state.status = Status.NEEDS_NAME;
     this.view.setRoomStatus(room, state.status);
+    if (!known) this.sender?.showRoom(state);
     return state;
   }
 
   switchRoom(room) {
     if (!this.store.get(room)) return;
     if (this.typing.room !== null && this.typing.room !== room) this.typing.stop();
+    const returning = this.store.active !== room;
+    if (returning) this.awayUnread = 0;
+    const unread = this.store.get(room).unread;
     this.store.setActive(room);
     this.view.setUnread(room, 0);
     this.view.showRoom(room);
+    if (returning) this.view.markUnread(room, unread);
     this.refreshActive();
     try {
       history.replaceState(null, "", `/rooms/${encodeURIComponent(room)}${location.search}`);
@@ -78,7 +88,7 @@ export class RoomController {
     }
     view.renderMembers(state.members, this.nameFor(state));
     this.refreshTyping();
-    view.setComposer(state.joined, PLACEHOLDER[state.status](state.room));
+    view.setComposer(state.status !== Status.NEEDS_NAME, PLACEHOLDER[state.status](state.room));
     if (state.status === Status.NEEDS_NAME) {
       view.showNameForm(state.room, { value: store.defaultName, focus: false });
     } else {
@@ -93,10 +103,23 @@ export class RoomController {
 
   showEntries(state, entries, countUnread) {
     for (const entry of entries) this.view.appendMessage(state.room, entry, this.nameFor(state));
+    if (countUnread && state.room === this.store.active && globalThis.document?.hidden) {
+      // Shown, but not seen: the reader is in another tab or window.
+      this.awayUnread += entries.length;
+      this.view.setTotalUnread(this.store.totalUnread() + this.awayUnread);
+    }
     if (countUnread && this.store.addUnread(state.room, entries.length) > 0) {
       this.view.setUnread(state.room, state.unread);
       this.view.setTotalUnread(this.store.totalUnread());
     }
+  }
+
+  /** The page is seen again: mark where the messages that came meanwhile begin. */
+  pageShown() {
+    if (this.awayUnread === 0 || this.store.active === null) return;
+    this.view.markUnread(this.store.active, this.awayUnread);
+    this.awayUnread = 0;
+    this.view.setTotalUnread(this.store.totalUnread());
   }
 
   notice(state, text, kind, ts) {
@@ -106,6 +129,7 @@ export class RoomController {
 
   forgetRoom(room) {
     this.#clearRetry(room, { forget: true });
+    this.sender?.forgetRoom(room);
     if (this.typing.room === room) this.typing.reset();
     const wasActive = this.store.active === room;
     const next = this.store.remove(room);
@@ -129,7 +153,7 @@ export class RoomController {
     }
     const { socket } = this;
     if (!socket?.connected) return; // the next "connect" joins every room
-    const payload = state.joinPayload(name);
+    const payload = state.joinPayload(name, this.key);
     const token = state.startJoin();
     this.refreshRoom(state);
     const reply = await request(socket, "join", payload);
@@ -147,6 +171,13 @@ export class RoomController {
   joinAll() {
     for (const state of this.store.rooms.values()) {
       if (state.status !== Status.NEEDS_NAME) this.joinRoom(state);
+    }
+  }
+
+  /** Joins at once every room whose join failed (the service just came back). */
+  retryFailed() {
+    for (const state of this.store.rooms.values()) {
+      if (state.status === Status.FAILED) this.joinRoom(state);
     }
   }
 
@@ -173,10 +204,16 @@ export class RoomController {
   }
 
   #onJoined(state, reply) {
-    const { shown, missed, rejoin } = state.completeJoin(reply);
+    const { shown, missed, rejoin, reset } = state.completeJoin(reply);
     this.retries.delete(state.room);
     saveName(state.name);
     if (!this.store.defaultName) this.store.defaultName = state.name;
+    if (reset) {
+      this.view.clearMessages(state.room);
+      this.notice(state, `The history of #${state.room} was reset; showing it from the start.`, "reset");
+    }
+    // Our own messages in the history end their outbox entries before anything is re-sent.
+    for (const { message } of shown) this.sender?.settle(state, message);
     if (missed > 0) {
       const what = missed === 1 ? "1 message was" : `${missed} messages were`;
       this.notice(state, `${what} sent while you were away and ${missed === 1 ? "is" : "are"} no longer kept.`, "gap");
@@ -185,6 +222,7 @@ export class RoomController {
     if (!rejoin) this.notice(state, `You joined #${state.room} as ${state.name}.`, "self");
     if (this.view.errorRoom === state.room) this.view.clearError();
     this.refreshRoom(state);
+    this.sender?.pump(state.room);
   }
 
   #onJoinFailed(state, error) {

@@ -52,15 +52,27 @@ function normalise(reply) {
   return failure(code, message);
 }
 
+/**
+ * Watchers of every request: `started()` returns a token when a packet goes out and
+ * `settled(token, reply)` hears its answer, so the page can tell "slow" and "the
+ * service is unavailable" from the replies themselves.
+ */
+export const requestHooks = { started: null, settled: null };
+
 /** Emits `event` with an ack and a timeout; resolves (never rejects) with a reply. */
 export function request(socket, event, payload, timeoutMs = ACK_TIMEOUT_MS) {
-  return new Promise((resolve) => {
+  return new Promise((resolveReply) => {
     // socket.io would buffer the packet and send it after a reconnect, long after the
     // user was told it failed; refuse instead so what the page says stays true.
     if (!socket.connected) {
-      resolve(failure("unavailable", "Not connected.", { offline: true }));
+      resolveReply(failure("unavailable", "Not connected.", { offline: true }));
       return;
     }
+    const token = requestHooks.started?.() ?? null;
+    const resolve = (reply) => {
+      requestHooks.settled?.(token, reply);
+      resolveReply(reply);
+    };
     socket.timeout(timeoutMs).emit(event, payload, (err, reply) => {
       if (err) resolve(failure("unavailable", String(err.message ?? err), { lost: true }));
       else resolve(normalise(reply));

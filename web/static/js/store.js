@@ -1,10 +1,10 @@
 // Per-room client state with no DOM and no I/O, so `node --test` can drive it.
 //
-// De-duplication is by the pair (id, ts), not by id alone: when Redis restarts empty a
-// room's ids start again at 1, and a new message 3 must not be mistaken for the old 3.
-// Messages are shown in arrival order (history of a join first, then live ones), never
-// re-sorted; `lastId` is the id of the last message shown and is what a rejoin sends as
-// `since`.
+// A message is identified by (epoch, id), as the protocol says: when a room's history is
+// reset (Redis lost it) its ids start again at 1 under a new epoch, and a new message 3
+// must not be mistaken for the old 3. Messages are shown in arrival order (history of a
+// join first, then live ones), never re-sorted; `lastId` and `epoch` are what a rejoin
+// sends as `since` and `epoch`.
 
 export const GROUP_WINDOW_MS = 5 * 60 * 1000;
 export const TYPING_SHOW_MS = 5000;
@@ -20,7 +20,7 @@ export const Status = Object.freeze({
 });
 
 export function messageKey(message) {
-  return `${message.id}:${message.ts}`;
+  return `${message.epoch ?? ""}:${message.id}`;
 }
 
 function isInteger(value) {
@@ -36,7 +36,9 @@ export function isMessage(value) {
     isInteger(value.ts) &&
     typeof value.room === "string" &&
     typeof value.name === "string" &&
-    typeof value.text === "string"
+    typeof value.text === "string" &&
+    (value.epoch === undefined || typeof value.epoch === "string") &&
+    (value.client_id === undefined || typeof value.client_id === "string")
   );
 }
 
@@ -51,6 +53,7 @@ export class RoomState {
     this.status = Status.NEW;
     this.everJoined = false;
     this.lastId = null;
+    this.epoch = null; // the generation of the room's history that lastId belongs to
     this.seen = new Set();
     this.members = [];
     this.unread = 0;
@@ -64,10 +67,17 @@ export class RoomState {
     return this.status === Status.JOINED;
   }
 
-  /** The `join` payload: a rejoin asks for everything after the last message seen. */
-  joinPayload(name) {
+  /**
+   * The `join` payload: the browser's key makes every tab and reconnect one user; a
+   * rejoin asks for everything after the last message seen, in the epoch it was seen in.
+   */
+  joinPayload(name, key = null) {
     const payload = { room: this.room, name };
-    if (this.everJoined) payload.since = this.lastId ?? 0;
+    if (key) payload.key = key;
+    if (this.everJoined) {
+      payload.since = this.lastId ?? 0;
+      if (this.epoch !== null) payload.epoch = this.epoch;
+    }
     return payload;
   }
 
@@ -89,6 +99,7 @@ export class RoomState {
     if (this.seen.has(key)) return null;
     this.seen.add(key);
     this.lastId = message.id;
+    if (typeof message.epoch === "string") this.epoch = message.epoch;
     this.typers.delete(message.name);
     const prev = this.previous;
     const grouped =
@@ -119,15 +130,22 @@ export class RoomState {
 
   /**
    * Applies a successful join reply: history, then the live messages held back.
-   * Returns `{shown, missed, rejoin}`: `missed` counts messages that fell out of the
-   * server's kept window while this page was away (0 when nothing was lost).
+   * Returns `{shown, missed, rejoin, reset}`: `missed` counts messages that fell out of
+   * the server's kept window while this page was away (0 when nothing was lost); `reset`
+   * says the room's history started again, so what was shown must be replaced.
    */
   completeJoin(reply) {
     const rejoin = this.everJoined;
+    const replyEpoch = typeof reply.epoch === "string" ? reply.epoch : null;
+    const reset =
+      rejoin &&
+      (reply.reset === true || (replyEpoch !== null && this.epoch !== null && replyEpoch !== this.epoch));
+    if (reset) this.#forgetHistory();
+    if (replyEpoch !== null) this.epoch = replyEpoch;
     const before = this.lastId;
     const history = Array.isArray(reply.history) ? reply.history.filter(isMessage) : [];
     let missed = 0;
-    if (rejoin && history.length > 0 && before !== null && history[0].id > before + 1) {
+    if (rejoin && !reset && history.length > 0 && before !== null && history[0].id > before + 1) {
       missed = history[0].id - before - 1;
     }
     this.name = typeof reply.name === "string" ? reply.name : this.name;
@@ -140,7 +158,14 @@ export class RoomState {
       if (entry) shown.push(entry);
     }
     this.pending = [];
-    return { shown, missed, rejoin };
+    return { shown, missed, rejoin, reset };
+  }
+
+  #forgetHistory() {
+    this.seen.clear();
+    this.lastId = null;
+    this.epoch = null;
+    this.previous = null;
   }
 
   /** The connection dropped: membership is gone until the rejoin. */

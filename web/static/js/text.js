@@ -118,11 +118,21 @@ export function typingLabel(names) {
   return `${names[0]}, ${names[1]} and ${names.length - 2} others are typing…`;
 }
 
-/** Local time of a message: "14:05" today, with the date before it on other days. */
-export function formatTime(ts, now = Date.now(), locale = undefined) {
-  const when = new Date(ts);
-  const time = when.toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit" });
-  if (when.toDateString() === new Date(now).toDateString()) return time;
-  const date = when.toLocaleDateString(locale, { month: "short", day: "numeric" });
-  return `${date} ${time}`;
+/**
+ * The character counter of the message box: hidden until the text nears the limit,
+ * then "N characters left", then "N characters over the limit". Counts as the server
+ * does: code points after trimming.
+ */
+export function textCounter(value, maxText = DEFAULT_MAX_TEXT) {
+  const count = codePointLength(String(value ?? "").trim());
+  const remaining = maxText - count;
+  const threshold = Math.max(20, Math.floor(maxText / 10));
+  if (remaining > threshold) return { count, remaining, show: false, over: false, label: "" };
+  if (remaining < 0) {
+    const over = -remaining;
+    const label = `${over} character${over === 1 ? "" : "s"} over the limit`;
+    return { count, remaining, show: true, over: true, label };
+  }
+  const label = `${remaining} character${remaining === 1 ? "" : "s"} left`;
+  return { count, remaining, show: true, over: false, label };
 }

@@ -1,22 +1,15 @@
-// The chat page's DOM: room tabs, one message pane per room, members, typing, errors,
-// connection state. It knows nothing of sockets; chat.js and rooms.js drive it.
+// The chat page's DOM: room tabs, one message pane per room (stream.js), members,
+// typing, errors, connection state, the composer. It knows nothing of sockets; chat.js
+// and rooms.js drive it.
 
-import { byId, h, richText, setFieldError } from "./dom.js";
+import { byId, h, setFieldError } from "./dom.js";
 import { Drawer } from "./drawer.js";
-import { formatTime } from "./text.js";
+import { Pane } from "./stream.js";
 
-const MAX_ITEMS_PER_PANE = 1000; // older items are dropped so a long session stays light
-const BOTTOM_SLACK_PX = 48;
-const MAX_COMPOSER_ROWS = 6;
-
-const CONNECTION_LABEL = {
-  connected: "Connected",
-  connecting: "Connecting…",
-  disconnected: "Disconnected, retrying…",
-};
+const MAX_COMPOSER_ROWS = 8;
 
 export class ChatView {
-  constructor({ onSwitch, onLeave }) {
+  constructor({ onSwitch, onLeave, onRetry, onDiscard, failedText }) {
     this.el = {
       title: byId("room-title"),
       rooms: byId("rooms"),
@@ -35,10 +28,13 @@ export class ChatView {
       nameError: byId("name-form-error"),
       text: byId("text"),
       send: byId("send"),
+      counter: byId("text-counter"),
+      jump: byId("jump"),
       totalUnread: byId("total-unread"),
     };
+    this.failedText = failedText;
     this.drawer = new Drawer();
-    this.rooms = new Map(); // room -> {tab, badge, pane, atBottom, scrollTop}
+    this.rooms = new Map(); // room -> {tab, badge, pane: Pane}
     this.active = null;
     this.errorRoom = null;
 
@@ -54,6 +50,22 @@ export class ChatView {
     });
     this.el.errorDismiss.addEventListener("click", () => {
       this.clearError();
+      this.el.text.focus();
+    });
+    this.el.messages.addEventListener("click", (event) => {
+      const retry = event.target.closest("[data-retry]");
+      if (retry) return onRetry(retry.dataset.retry);
+      const discard = event.target.closest("[data-discard]");
+      if (discard) return onDiscard(discard.dataset.discard);
+      return undefined;
+    });
+    // Narrower means taller content: a reader at the end of a room stays at its end.
+    globalThis.addEventListener?.("resize", () => {
+      const pane = this.pane(this.active);
+      if (pane?.atBottom) pane.scrollToBottom();
+    });
+    this.el.jump.addEventListener("click", () => {
+      this.rooms.get(this.active)?.pane.scrollToBottom();
       this.el.text.focus();
     });
   }
@@ -79,27 +91,19 @@ export class ChatView {
         data: { leave: room },
       }),
     );
-    const pane = h("div", {
-      className: "pane",
-      attrs: { "aria-label": `Messages in #${room}`, tabindex: "0", hidden: true },
-      data: { pane: room },
-    });
-    const entry = { tab, badge, pane, atBottom: true, scrollTop: 0 };
-    pane.addEventListener("scroll", () => {
-      if (pane.hidden) return;
-      entry.scrollTop = pane.scrollTop;
-      entry.atBottom = pane.scrollHeight - pane.scrollTop - pane.clientHeight < BOTTOM_SLACK_PX;
-    });
+    const pane = new Pane(room, { failedText: this.failedText });
+    pane.onUnseen = () => this.#updateJump();
+    const entry = { tab, badge, pane };
     this.rooms.set(room, entry);
     this.el.rooms.append(tab);
-    this.el.messages.append(pane);
+    this.el.messages.append(pane.el);
   }
 
   removeRoom(room) {
     const entry = this.rooms.get(room);
     if (!entry) return;
     entry.tab.remove();
-    entry.pane.remove();
+    entry.pane.el.remove();
     this.rooms.delete(room);
     if (this.errorRoom === room) this.clearError();
   }
@@ -108,23 +112,24 @@ export class ChatView {
   showRoom(room) {
     for (const [name, entry] of this.rooms) {
       const on = name === room;
-      entry.pane.hidden = !on;
+      const pane = entry.pane.el;
+      pane.hidden = !on;
       entry.tab.querySelector(".room-switch").setAttribute("aria-current", on ? "true" : "false");
       entry.tab.classList.toggle("is-active", on);
       // Only the visible list is a live region, so screen readers announce one room.
       if (on) {
-        entry.pane.setAttribute("role", "log");
-        entry.pane.setAttribute("aria-live", "polite");
+        pane.setAttribute("role", "log");
+        pane.setAttribute("aria-live", "polite");
       } else {
-        entry.pane.removeAttribute("role");
-        entry.pane.removeAttribute("aria-live");
+        pane.removeAttribute("role");
+        pane.removeAttribute("aria-live");
       }
     }
     this.active = room;
     this.el.noRooms.hidden = room !== null;
     this.el.title.textContent = room === null ? "No room" : `#${room}`;
-    const entry = this.rooms.get(room);
-    if (entry) this.#restoreScroll(entry);
+    this.rooms.get(room)?.pane.restoreScroll();
+    this.#updateJump();
   }
 
   setRoomStatus(room, status) {
@@ -151,68 +156,49 @@ export class ChatView {
 
   // ---- stream ------------------------------------------------------------------------
 
+  pane(room) {
+    return this.rooms.get(room)?.pane ?? null;
+  }
+
   /** Appends an accepted message ({message, grouped}) to its room's pane. */
-  appendMessage(room, { message, grouped }, ownName) {
-    const own = ownName !== "" && message.name.toLowerCase() === ownName.toLowerCase();
-    const when = new Date(message.ts);
-    const meta = h(
-      "div",
-      { className: grouped ? "msg-meta sr-only" : "msg-meta" },
-      h("span", { className: "msg-name", text: message.name }),
-      " ",
-      h("time", {
-        className: "msg-time",
-        text: formatTime(message.ts),
-        attrs: { datetime: Number.isNaN(when.getTime()) ? null : when.toISOString() },
-      }),
-    );
-    const item = h(
-      "div",
-      {
-        className: `msg${grouped ? " msg-grouped" : ""}${own ? " msg-own" : ""}`,
-        attrs: { title: when.toLocaleString() },
-        data: { messageId: message.id, room, sender: message.name },
-      },
-      meta,
-      h("div", { className: "msg-text" }, richText(message.text)),
-    );
-    this.#append(room, item);
+  appendMessage(room, entry, ownName) {
+    const own = ownName !== "" && entry.message.name.toLowerCase() === ownName.toLowerCase();
+    this.pane(room)?.appendMessage(entry, own);
   }
 
   /** A line in the stream that is not a message: joins, leaves, gaps. */
   appendNotice(room, text, kind, ts = Date.now()) {
-    const item = h(
-      "div",
-      { className: `notice notice-${kind}`, data: { notice: kind } },
-      h("span", { text }),
-      " ",
-      h("time", { className: "msg-time", text: formatTime(ts) }),
-    );
-    this.#append(room, item);
+    this.pane(room)?.appendNotice(text, kind, ts);
   }
 
-  #append(room, item) {
-    const entry = this.rooms.get(room);
-    if (!entry) return;
-    const { pane } = entry;
-    const visible = !pane.hidden;
-    const stick = visible
-      ? pane.scrollHeight - pane.scrollTop - pane.clientHeight < BOTTOM_SLACK_PX
-      : entry.atBottom;
-    pane.append(item);
-    while (pane.childElementCount > MAX_ITEMS_PER_PANE) pane.firstElementChild.remove();
-    const first = pane.firstElementChild;
-    if (first?.classList.contains("msg-grouped")) {
-      first.classList.remove("msg-grouped");
-      first.querySelector(".msg-meta")?.classList.remove("sr-only");
-    }
-    entry.atBottom = stick;
-    if (visible && stick) pane.scrollTop = pane.scrollHeight;
+  showPending(room, entry, ownName) {
+    this.pane(room)?.showPending(entry, ownName);
   }
 
-  #restoreScroll(entry) {
-    const { pane } = entry;
-    pane.scrollTop = entry.atBottom ? pane.scrollHeight : entry.scrollTop;
+  removePending(room, clientId) {
+    this.pane(room)?.removePending(clientId);
+  }
+
+  /** The room's history was reset: its old messages go. */
+  clearMessages(room) {
+    this.pane(room)?.clearDelivered();
+  }
+
+  markUnread(room, count) {
+    this.pane(room)?.markUnread(count);
+  }
+
+  relabelDays() {
+    for (const { pane } of this.rooms.values()) pane.relabelDays();
+  }
+
+  /** The "N new messages" button shows while the visible pane has unseen messages below. */
+  #updateJump() {
+    const pane = this.pane(this.active);
+    const count = pane && pane.visible ? pane.unseen : 0;
+    this.el.jump.hidden = count === 0;
+    this.el.jump.dataset.count = String(count);
+    this.el.jump.textContent = count === 1 ? "1 new message ↓" : `${count} new messages ↓`;
   }
 
   // ---- side panels -------------------------------------------------------------------
@@ -235,9 +221,12 @@ export class ChatView {
     if (this.el.typing.textContent !== text) this.el.typing.textContent = text;
   }
 
-  setConnection(state, label = CONNECTION_LABEL[state]) {
-    this.el.connection.dataset.connection = state;
-    this.el.connectionLabel.textContent = label;
+  /** `{state, label, slow}` from status.js; the state is the data-connection hook. */
+  setConnection({ state, label, slow = false }) {
+    const el = this.el.connection;
+    if (el.dataset.connection !== state) el.dataset.connection = state;
+    if (el.dataset.slow !== String(slow)) el.dataset.slow = String(slow);
+    if (this.el.connectionLabel.textContent !== label) this.el.connectionLabel.textContent = label;
   }
 
   showError(text, code, room = null) {
@@ -282,13 +271,33 @@ export class ChatView {
     this.fitComposer();
   }
 
-  /** Grows the box with its lines (rows, not inline style, which the CSP forbids). */
+  /**
+   * Grows the box with its lines, wrapped ones included: measured at one row, the
+   * scroll height says how many rows the text needs (rows, not inline style, which the
+   * CSP forbids).
+   */
   fitComposer() {
-    const lines = this.el.text.value.split("\n").length;
-    this.el.text.rows = Math.min(MAX_COMPOSER_ROWS, Math.max(1, lines));
+    const box = this.el.text;
+    const style = getComputedStyle(box);
+    const line = Number.parseFloat(style.lineHeight) || 20;
+    const padding = Number.parseFloat(style.paddingTop) + Number.parseFloat(style.paddingBottom);
+    box.rows = 1;
+    const needed = Math.round((box.scrollHeight - padding) / line);
+    box.rows = Math.min(MAX_COMPOSER_ROWS, Math.max(1, needed));
   }
 
-  /** The box stays focusable but read-only while the room cannot take messages. */
+  /** `{show, over, label}` from textCounter(). */
+  setCounter({ show, over, label }) {
+    const el = this.el.counter;
+    el.hidden = !show;
+    el.classList.toggle("is-over", over);
+    if (el.textContent !== label) el.textContent = label;
+  }
+
+  /**
+   * The box is editable whenever a room is chosen, even offline: what is typed waits in
+   * the outbox. It is read-only only without a room or a name to send under.
+   */
   setComposer(enabled, placeholder) {
     this.el.text.readOnly = !enabled;
     this.el.text.setAttribute("aria-disabled", enabled ? "false" : "true");

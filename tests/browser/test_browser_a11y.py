@@ -1,0 +1,91 @@
+"""axe-core on every page, light and dark: no serious or critical violation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from playwright.async_api import Page, expect
+
+from chat_tools.procs import Node, RedisServer
+
+from .support import ROOT, WAIT_MS, Pages, messages, pending, unique_room, wait_joined
+
+pytestmark = pytest.mark.browser
+Pair = tuple[RedisServer, list[Node]]
+AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
+BLOCKING = ("serious", "critical")
+
+
+async def violations(page: Page) -> list[str]:
+    """axe-core's serious and critical findings, one line each, light then dark."""
+    if not await page.evaluate("() => typeof window.axe === 'object'"):
+        await page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+    found: list[str] = []
+    for scheme in ("light", "dark"):
+        await page.emulate_media(color_scheme=scheme)
+        result = await page.evaluate(
+            "() => axe.run(document, {resultTypes: ['violations']})"
+            ".then(r => r.violations.map(v => ({id: v.id, impact: v.impact,"
+            " nodes: v.nodes.map(n => n.target.join(' '))})))"
+        )
+        found += [
+            f"{scheme}: {v['id']} ({v['impact']}) at {json.dumps(v['nodes'][:3])}"
+            for v in result
+            if v["impact"] in BLOCKING
+        ]
+    return found
+
+
+async def test_landing_page_has_no_serious_violation(pair: Pair, pages: Pages) -> None:
+    """The landing page, with an active room listed."""
+    _, (node, _) = pair
+    room = unique_room("axe")
+    chat = await pages.open(f"{node.url}/rooms/{room}?name=ally")
+    await wait_joined(chat, room)
+    landing = await pages.open(node.url + "/", bypass_csp=True)
+    await expect(landing.locator(f'[data-active-room="{room}"]')).to_have_count(1, timeout=WAIT_MS)
+    assert [] == await violations(landing)
+
+
+async def test_chat_page_has_no_serious_violation(
+    pair: Pair, pages: Pages, clients: Callable[..., Any]
+) -> None:
+    """The chat page with messages, members, a refused message's controls and the counter."""
+    _, (node, _) = pair
+    room = unique_room("axe")
+    other = await clients(node.url, "other")
+    assert (await other.call("join", {"room": room, "name": "bo"}))["ok"]
+    assert (await other.call("send_message", {"room": room, "text": "hello there"}))["ok"]
+    refused = [
+        {
+            "clientId": "axe-refused",
+            "room": room,
+            "text": "refused for good",
+            "createdAt": 1_700_000_000_000,
+            "state": "failed",
+            "error": "invalid_text",
+        }
+    ]
+    page = await pages.open(f"{node.url}/rooms/{room}?name=ally", bypass_csp=True)
+    await page.evaluate(
+        "entries => localStorage.setItem('chat.outbox', JSON.stringify(entries))", refused
+    )
+    await page.reload()
+    await wait_joined(page, room)
+    await expect(messages(page, room)).to_have_count(1, timeout=WAIT_MS)
+    await expect(pending(page, room).locator("[data-retry]")).to_have_count(1)
+    await page.locator("#text").fill("x" * 1995)
+    await expect(page.locator("#text-counter")).to_be_visible()
+    assert [] == await violations(page)
+    assert [] == pages.unexpected_errors()
+
+
+async def test_not_found_page_has_no_serious_violation(pair: Pair, pages: Pages) -> None:
+    """The invalid-room page."""
+    _, (node, _) = pair
+    page = await pages.open(f"{node.url}/rooms/my%20room", bypass_csp=True)
+    await expect(page.get_by_role("link", name="Go to the home page")).to_be_visible()
+    assert [] == await violations(page)

@@ -27,11 +27,17 @@ _NO_PAYLOAD_OK = {"list_rooms"}
 
 
 class Refused(socketio.exceptions.ConnectionRefusedError):  # type: ignore[misc]
-    """A refused connection whose connect_error data is the protocol's error object."""
+    """A refused connection whose connect_error data is the protocol's error object.
+
+    The object is also under `data`: the official JavaScript client builds its error from
+    the packet's `message` and exposes only the packet's `data` field (`err.data`), as
+    Node socket.io middleware sends it.
+    """
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
-        self.error_args = {"code": code, "message": message}
+        error = {"code": code, "message": message}
+        self.error_args = {**error, "data": error}
 
 
 def client_ip(environ: dict[str, Any], trust_forwarded: bool) -> str:

@@ -172,7 +172,8 @@ async def test_fuzzed_token_field(served: Callable[..., Any], value: Any) -> Non
     if app is None:
         app = _STATE[id(served)] = await served(make_settings(auth_secret=SECRET))
     data = await refused(app.url, {"token": value})
-    assert {"code", "message"} == set(data) and "unauthorized" == data["code"]
+    assert "unauthorized" == data["code"] and isinstance(data["message"], str)
+    assert {"code": "unauthorized", "message": data["message"]} == data["data"]
 
 
 _STATE: dict[int, ServedApp] = {}

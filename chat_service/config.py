@@ -62,6 +62,7 @@ class Settings:
     auth_audience: str | None = None
     auth_issuer: str | None = None
     auth_leeway: float = 10.0
+    auth_token_url: str | None = None
     ws_compression: bool = False
 
     def __post_init__(self) -> None:
@@ -69,6 +70,11 @@ class Settings:
             self.verifier()
         except AuthConfigError as exc:
             raise SettingsError(str(exc)) from None
+        if self.auth_token_url and not self.identity_on:
+            raise SettingsError(
+                "CHAT_AUTH_TOKEN_URL needs identity on: set CHAT_AUTH_SECRET or "
+                "CHAT_AUTH_PUBLIC_KEY too"
+            )
         needed = packet_bytes_for_text(self.max_text)
         if needed > self.max_packet_bytes:
             raise SettingsError(
@@ -149,6 +155,8 @@ ENV_HELP: dict[str, str] = {
     "auth_audience": "with identity on: the `aud` every token must carry",
     "auth_issuer": "with identity on: the `iss` every token must carry",
     "auth_leeway": "with identity on: seconds of clock skew allowed on `exp` (at most 30)",
+    "auth_token_url": "with identity on: URL of the embedding application that the page "
+    'fetches (with its cookies) for a fresh token, as JSON {"token": JWT}',
     "ws_compression": "on: accept websocket permessage-deflate (zlib state per connection); "
     "off declines it",
 }
@@ -298,6 +306,7 @@ def _parse_field(name: str, raw: str) -> Any:
         "auth_audience": lambda r: r.strip() or None,
         "auth_issuer": lambda r: r.strip() or None,
         "auth_leeway": lambda r: _bounded_float(name, r, 0.0, MAX_LEEWAY),
+        "auth_token_url": _parse_token_url,
         "ws_compression": lambda r: _bool(name, r),
     }
     return parsers[name](raw)
@@ -308,6 +317,17 @@ def _parse_prefix(raw: str) -> str:
     if "{" in raw or "}" in raw:
         raise SettingsError(f"CHAT_REDIS_PREFIX must not contain braces, got {raw!r}")
     return raw
+
+
+def _parse_token_url(raw: str) -> str | None:
+    """An absolute http(s) URL: the page fetches it and the CSP allows its origin."""
+    url = raw.strip()
+    if not url:
+        return None
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise SettingsError(f"CHAT_AUTH_TOKEN_URL must be an absolute http(s) URL, got {raw!r}")
+    return url
 
 
 def _parse_level(raw: str) -> str:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jinja2
 from aiohttp import web
@@ -18,15 +20,25 @@ from .metrics import CONTENT_TYPE
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'self'; "
+    "connect-src 'self' ws: wss:{token_origin}; frame-ancestors 'none'; base-uri 'self'; "
     "form-action 'self'; object-src 'none'"
 )
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-}
+
+
+@lru_cache(maxsize=8)
+def security_headers_for(token_url: str | None) -> dict[str, str]:
+    """The hardening headers; the page may also fetch its token from `token_url`'s origin."""
+    origin = ""
+    if token_url:
+        parsed = urlsplit(token_url)
+        origin = f" {parsed.scheme}://{parsed.netloc}"
+    return {
+        "Content-Security-Policy": CSP.format(token_origin=origin),
+        "X-Content-Type-Options": "nosniff",
+        # The token travels in the page's fragment, which browsers never send in Referer.
+        "Referrer-Policy": "same-origin",
+        "X-Frame-Options": "DENY",
+    }
 
 
 def web_dir(configured: str | None) -> Path:
@@ -76,6 +88,12 @@ def _room_not_found(request: web.Request, room: str) -> web.Response:
     )
 
 
+def _identity_context(request: web.Request) -> dict[str, Any]:
+    """What the pages need to know about identity: on or off, and where tokens come from."""
+    settings = request.app[SETTINGS]
+    return {"identity": settings.identity_on, "token_url": settings.auth_token_url or ""}
+
+
 async def landing(request: web.Request) -> web.Response:
     return _render(
         request,
@@ -83,6 +101,7 @@ async def landing(request: web.Request) -> web.Response:
         name=request.query.get("name", "")[:MAX_NAME],
         room=request.query.get("room", "")[:32],
         max_name=MAX_NAME,
+        **_identity_context(request),
     )
 
 
@@ -101,6 +120,7 @@ async def room_page(request: web.Request) -> web.StreamResponse:
         name=request.query.get("name", "")[:64],
         max_text=settings.max_text,
         max_name=MAX_NAME,
+        **_identity_context(request),
     )
 
 
@@ -179,7 +199,8 @@ async def metrics(request: web.Request) -> web.Response:
 async def security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
     response: web.StreamResponse = await handler(request)
     if not request.path.startswith("/socket.io") and not response.prepared:
-        for header, value in SECURITY_HEADERS.items():
+        headers = security_headers_for(request.app[SETTINGS].auth_token_url)
+        for header, value in headers.items():
             response.headers.setdefault(header, value)
         if request.path.startswith("/static/"):
             # ES modules import each other without a version in the URL: revalidate them

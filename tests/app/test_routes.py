@@ -219,3 +219,35 @@ class TestOperations:
         monkeypatch.setattr(client.app[SERVICE].store, "history", down)
         resp = await client.get("/api/rooms/lobby/messages")
         assert (503, "unavailable") == (resp.status, (await resp.json())["error"]["code"])
+
+
+class TestIdentityPages:
+    SECRET = "s" * 32
+
+    async def test_pages_say_identity_is_off_by_default(self, http: Callable[..., Any]) -> None:
+        """Without a secret or key the pages ask for a name, as in protocol version 1."""
+        client = await http()
+        landing = await (await client.get("/")).text()
+        room = await (await client.get("/rooms/lobby")).text()
+        assert 'data-identity="off"' in landing and 'id="name"' in landing
+        assert 'data-identity="off"' in room and 'data-token-url=""' in room
+
+    async def test_identity_on_pages_never_ask_for_a_name(self, http: Callable[..., Any]) -> None:
+        """With identity on the landing page has no name field; both pages name the token URL."""
+        url = "https://app.example.com:8443/chat/token"
+        client = await http(make_settings(auth_secret=self.SECRET, auth_token_url=url))
+        landing = await (await client.get("/")).text()
+        room = await (await client.get("/rooms/lobby?name=eve")).text()
+        assert 'data-identity="on"' in landing and 'id="name"' not in landing
+        assert 'data-identity="on"' in room and f'data-token-url="{url}"' in room
+
+    async def test_csp_allows_only_the_token_urls_origin(self, http: Callable[..., Any]) -> None:
+        """The page may fetch its token from the application's origin and nowhere else."""
+        client = await http(
+            make_settings(auth_secret=self.SECRET, auth_token_url="https://app.example.com/t?x=1")
+        )
+        csp = (await client.get("/rooms/lobby")).headers["Content-Security-Policy"]
+        assert "connect-src 'self' ws: wss: https://app.example.com;" in csp
+        plain = await http()
+        csp = (await plain.get("/rooms/lobby")).headers["Content-Security-Policy"]
+        assert "connect-src 'self' ws: wss:;" in csp

@@ -143,6 +143,9 @@ class TestSettings:
             ({"CHAT_AUTH_PUBLIC_KEY": "/nonexistent.pem"}, "cannot be read"),
             ({"CHAT_AUTH_SECRET": SECRET, "CHAT_AUTH_PUBLIC_KEY": "/x.pem"}, "not both"),
             ({"CHAT_AUTH_LEEWAY": "31"}, "at most 30"),
+            ({"CHAT_AUTH_TOKEN_URL": "https://app.example.com/token"}, "needs identity on"),
+            ({"CHAT_AUTH_SECRET": SECRET, "CHAT_AUTH_TOKEN_URL": "/token"}, "absolute http"),
+            ({"CHAT_AUTH_SECRET": SECRET, "CHAT_AUTH_TOKEN_URL": "ftp://x/t"}, "absolute http"),
         ],
     )
     def test_bad_auth_settings_stop_the_node(self, env: dict[str, str], message: str) -> None:
@@ -156,6 +159,17 @@ class TestSettings:
         path.write_text("not a key")
         with pytest.raises(SettingsError, match="not a PEM public key"):
             load_settings({"CHAT_AUTH_PUBLIC_KEY": str(path)})
+
+    def test_token_url(self) -> None:
+        """An absolute http(s) token URL is kept as given; blank means none."""
+        url = "https://app.example.com/chat/token"
+        assert (
+            url
+            == load_settings(
+                {"CHAT_AUTH_SECRET": SECRET, "CHAT_AUTH_TOKEN_URL": url}
+            ).auth_token_url
+        )
+        assert None is load_settings({"CHAT_AUTH_TOKEN_URL": " "}).auth_token_url
 
     def test_identity_off_by_default(self) -> None:
         """Without a secret or key, identity is off and nothing verifies tokens."""

@@ -93,6 +93,15 @@ describe("Outbox", () => {
     assert.deepEqual(stored(storage).map((e) => e.clientId), ["b1"]);
   });
 
+  test("outboxes under different keys (signed-in users) never see each other's entries", () => {
+    const storage = new MemoryStorage();
+    const alice = new Outbox(storage, `${OUTBOX_KEY}.alice`);
+    alice.add("lobby", "from alice", "a1", T0);
+    assert.equal(new Outbox(storage, `${OUTBOX_KEY}.bob`).size, 0);
+    assert.equal(new Outbox(storage).size, 0);
+    assert.equal(new Outbox(storage, `${OUTBOX_KEY}.alice`).size, 1);
+  });
+
   test("a failed entry waits for the user; retry queues it again", () => {
     const box = new Outbox();
     box.add("lobby", "x", "c1", T0);

@@ -1,12 +1,13 @@
 // The chat page: one Socket.IO connection for every room on the page. Room state and
 // de-duplication live in store.js, the DOM in view.js, room actions in rooms.js, the
-// outbox in outbox.js and sender.js, the forms in forms.js; this module connects, routes
-// socket events and keeps the connection status truthful.
+// outbox in outbox.js and sender.js, the forms in forms.js, the identity token (identity
+// on) in token.js; this module connects, routes socket events and keeps the connection
+// status truthful.
 
 import { byId } from "./dom.js";
 import { wireForms } from "./forms.js";
 import { loadKey, newClientId } from "./identity.js";
-import { Outbox } from "./outbox.js";
+import { OUTBOX_KEY, Outbox } from "./outbox.js";
 import { loadName } from "./prefs.js";
 import { errorText, request, requestHooks } from "./rpc.js";
 import { RoomController } from "./rooms.js";
@@ -14,6 +15,7 @@ import { Sender } from "./sender.js";
 import { AckWatch, ConnectionStatus } from "./status.js";
 import { ChatStore, Status, isMessage } from "./store.js";
 import { checkName, checkRoom, checkText, textCounter } from "./text.js";
+import { decodeClaims, pageTokens } from "./token.js";
 import { TypingNotifier } from "./typing.js";
 import { ChatView } from "./view.js";
 
@@ -30,7 +32,19 @@ function storage() {
   }
 }
 
+function tabStorage() {
+  try {
+    return globalThis.sessionStorage ?? null;
+  } catch {
+    return null;
+  }
+}
+
 const body = document.body;
+// Identity on: null until start() has a token; the token's claims name the user.
+const tokens = pageTokens(body, location, history, tabStorage());
+let who = null;
+let isSignedOut = false;
 const limits = {
   maxText: Number.parseInt(body.dataset.maxText, 10) || 2000,
   maxName: Number.parseInt(body.dataset.maxName, 10) || 32,
@@ -52,24 +66,44 @@ const typing = new TypingNotifier((room, isTyping) => {
   // Typing is a hint: a failure is not worth an error line.
   if (socket?.connected) request(socket, "typing", { room, typing: isTyping });
 });
-const rooms = new RoomController({ store, view, typing, limits, key: loadKey(storage()) });
-const sender = new Sender({
+const rooms = new RoomController({
   store,
   view,
-  outbox: new Outbox(storage()),
-  newId: () => newClientId(),
-  deliver: (message) => onMessage(message),
-  rejoin: (state) => {
-    state.goOffline();
-    rooms.joinRoom(state);
-  },
+  typing,
+  limits,
+  key: tokens === null ? loadKey(storage()) : null, // with a token, its `sub` is the user
 });
-rooms.sender = sender;
+let sender = null; // made by start(), once the user (and so the outbox) is known
 let socket = null;
+
+function makeSender() {
+  // One outbox per signed-in user: another account on this browser never sends them.
+  const key = who === null ? OUTBOX_KEY : `${OUTBOX_KEY}.${who.sub}`;
+  return new Sender({
+    store,
+    view,
+    outbox: new Outbox(storage(), key),
+    newId: () => newClientId(),
+    deliver: (message) => onMessage(message),
+    rejoin: (state) => {
+      state.goOffline();
+      rooms.joinRoom(state);
+    },
+  });
+}
+
+/** Identity on and no usable token: the user must come back through the application. */
+function signedOut(text) {
+  isSignedOut = true;
+  view.setConnection({ state: "disconnected", label: "Signed out" });
+  view.showError(text, "unauthorized");
+  view.setComposer(false, "Sign in to chat");
+}
 
 // ---- connection status ------------------------------------------------------------------
 
 function refreshStatus() {
+  if (isSignedOut) return; // "Signed out" stays until the page is opened again
   view.setConnection(status.view(acks.overdue(Date.now())));
 }
 
@@ -189,6 +223,9 @@ function connect() {
     return;
   }
   socket = globalThis.io({
+    // Identity on: every (re)connection asks for a token, fresh from the token URL once
+    // the stored one expired (the node closes the connection at its expiry).
+    auth: tokens === null ? undefined : (cb) => tokens.get().then((token) => cb({ token: token ?? "" })),
     transports: ["websocket", "polling"],
     tryAllTransports: true, // fall back to long-polling where WebSocket is blocked
     reconnectionDelay: 500,
@@ -200,12 +237,25 @@ function connect() {
   rooms.socket = socket;
   sender.socket = socket;
   socket.on("connect", () => {
+    if (view.errorCode === "unauthorized") view.clearError();
     status.connected();
     refreshStatus();
     rooms.joinAll();
   });
   socket.on("disconnect", onDisconnect);
-  socket.on("connect_error", () => {
+  socket.on("connect_error", (err) => {
+    if (tokens !== null && err?.data?.code === "unauthorized") {
+      tokens.forget();
+      if (!tokens.url) {
+        // Only the application can give a new token: retrying would fail the same way.
+        signedOut("Your sign-in has expired. Open the chat again from your application.");
+        return;
+      }
+      view.showError(
+        "Your sign-in could not be renewed. Sign in to your application again; retrying…",
+        "unauthorized",
+      );
+    }
     // While socket.io keeps retrying by itself the page is reconnecting, not offline.
     if (socket.active) status.connecting();
     else status.disconnected();
@@ -223,13 +273,38 @@ function connect() {
   socket.on("typing", onTyping);
 }
 
-function start() {
+/** Identity on: the token's user, or null (then the page says how to sign in). */
+async function signIn() {
+  who = decodeClaims(await tokens.get());
+  if (who === null) {
+    signedOut("Open this chat from your application to sign in.");
+    return false;
+  }
+  store.defaultName = who.name;
+  rooms.fixedName = who.name;
+  const whoami = byId("whoami");
+  whoami.textContent = `Signed in as ${who.name}`;
+  whoami.hidden = false;
+  return true;
+}
+
+function pickName() {
   // A name in the address wins over the remembered one, even when it must be fixed.
   const urlName = (body.dataset.name ?? "").trim();
   const fromUrl = checkName(urlName, limits.maxName);
   const remembered = checkName(loadName(), limits.maxName);
   if (urlName) store.defaultName = fromUrl.ok ? fromUrl.name : "";
   else store.defaultName = remembered.ok ? remembered.name : "";
+  return { urlName, fromUrl };
+}
+
+async function start() {
+  let urlName = "";
+  let fromUrl = null;
+  if (tokens === null) ({ urlName, fromUrl } = pickName());
+  else if (!(await signIn())) return;
+  sender = makeSender();
+  rooms.sender = sender;
   wireForms({ store, view, rooms, typing, limits, onSend: sendMessage, onInput: refreshCounter });
   const first = checkRoom(body.dataset.room);
   if (first.ok) {

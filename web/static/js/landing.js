@@ -1,8 +1,11 @@
-// The landing page: pick a name and a room, or join one of the active rooms.
+// The landing page: pick a name and a room, or join one of the active rooms. With
+// identity on there is no name to pick (the token names the user) and the room list is
+// asked for with the token (token.js).
 
 import { byId, h, setFieldError } from "./dom.js";
 import { loadName, saveName } from "./prefs.js";
 import { checkName, checkRoom } from "./text.js";
+import { pageTokens } from "./token.js";
 
 const REFRESH_MS = 5000;
 
@@ -14,13 +17,27 @@ const nameError = byId("name-error");
 const roomError = byId("room-error");
 const roomList = byId("active-rooms");
 const roomStatus = byId("active-rooms-status");
+const tokens = pageTokens(document.body, location, history, tabStorage());
+
+function tabStorage() {
+  try {
+    return globalThis.sessionStorage ?? null;
+  } catch {
+    return null;
+  }
+}
 
 function openRoom(room, name) {
+  if (tokens !== null) {
+    location.assign(`/rooms/${encodeURIComponent(room)}`); // the token stays in this tab
+    return;
+  }
   saveName(name);
   location.assign(`/rooms/${encodeURIComponent(room)}?name=${encodeURIComponent(name)}`);
 }
 
 function checkNameField() {
+  if (nameInput === null) return { ok: true, name: "" }; // identity on: the token's name
   const check = checkName(nameInput.value, maxName);
   setFieldError(nameInput, nameError, check.ok ? "" : check.error);
   return check;
@@ -42,7 +59,7 @@ form.addEventListener("submit", (event) => {
 });
 
 // Errors go away as soon as the field is fixed, not only on the next submit.
-nameInput.addEventListener("input", () => {
+nameInput?.addEventListener("input", () => {
   if (nameInput.hasAttribute("aria-invalid")) checkNameField();
 });
 roomInput.addEventListener("input", () => {
@@ -53,7 +70,7 @@ roomList.addEventListener("click", (event) => {
   const button = event.target.closest("[data-join-room]");
   if (!button) return;
   const room = button.dataset.joinRoom;
-  const name = checkName(nameInput.value, maxName);
+  const name = checkNameField();
   if (name.ok) {
     openRoom(room, name.name);
     return;
@@ -108,11 +125,17 @@ function renderRooms(rooms) {
 }
 
 async function refreshRooms() {
+  const headers = { Accept: "application/json" };
+  if (tokens !== null) {
+    const token = await tokens.get();
+    if (token === null) {
+      setStatus("Sign in through your application to see the rooms you may join.");
+      return;
+    }
+    headers.Authorization = `Bearer ${token}`;
+  }
   try {
-    const response = await fetch("/api/rooms", {
-      headers: { Accept: "application/json" },
-      cache: "no-store",
-    });
+    const response = await fetch("/api/rooms", { headers, cache: "no-store" });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const data = await response.json();
     const rooms = Array.isArray(data?.rooms) ? data.rooms.filter(isRoomEntry) : [];
@@ -123,8 +146,8 @@ async function refreshRooms() {
 }
 
 function start() {
-  if (!nameInput.value) nameInput.value = loadName();
-  (nameInput.value ? roomInput : nameInput).focus();
+  if (nameInput !== null && !nameInput.value) nameInput.value = loadName();
+  (nameInput === null || nameInput.value ? roomInput : nameInput).focus();
   refreshRooms();
   setInterval(() => {
     if (!document.hidden) refreshRooms();

@@ -53,9 +53,9 @@ function isEntry(value) {
   );
 }
 
-function readStored(storage) {
+function readStored(storage, key) {
   try {
-    const parsed = JSON.parse(storage?.getItem(OUTBOX_KEY) ?? "[]");
+    const parsed = JSON.parse(storage?.getItem(key) ?? "[]");
     return Array.isArray(parsed) ? parsed.filter(isEntry) : [];
   } catch {
     return [];
@@ -63,11 +63,16 @@ function readStored(storage) {
 }
 
 export class Outbox {
-  /** `storage` is localStorage or anything with getItem/setItem (null: memory only). */
-  constructor(storage = null) {
+  /**
+   * `storage` is localStorage or anything with getItem/setItem (null: memory only);
+   * `key` names the entry, one per signed-in user when identity is on, so that a person
+   * who signs in as someone else on this browser never sends the other's messages.
+   */
+  constructor(storage = null, key = OUTBOX_KEY) {
     this.storage = storage;
+    this.key = key;
     this.entries = new Map(); // clientId -> entry, in the order typed
-    for (const stored of readStored(storage)) {
+    for (const stored of readStored(storage, key)) {
       // A reload cannot know what happened to an attempt in flight: send it again.
       const failed = stored.state === Delivery.FAILED;
       const state = failed ? Delivery.FAILED : Delivery.QUEUED;
@@ -162,10 +167,10 @@ export class Outbox {
   #save({ put = null, puts = [], remove = null }) {
     if (!this.storage) return;
     try {
-      const stored = new Map(readStored(this.storage).map((e) => [e.clientId, e]));
+      const stored = new Map(readStored(this.storage, this.key).map((e) => [e.clientId, e]));
       for (const entry of put ? [put, ...puts] : puts) stored.set(entry.clientId, { ...entry });
       if (remove !== null) stored.delete(remove);
-      this.storage.setItem(OUTBOX_KEY, JSON.stringify([...stored.values()]));
+      this.storage.setItem(this.key, JSON.stringify([...stored.values()]));
     } catch {
       // A full or refused storage only loses the reload guarantee; sending goes on.
     }

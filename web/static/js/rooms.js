@@ -23,8 +23,9 @@ const PLACEHOLDER = {
 };
 
 export class RoomController {
-  constructor({ store, view, typing, limits, key = null }) {
+  constructor({ store, view, typing, limits, key = null, fixedName = null }) {
     this.key = key; // the browser's key: one user across tabs and reconnects
+    this.fixedName = fixedName; // identity on: the token's name, which cannot be changed
     this.sender = null; // set by chat.js; the outbox follows the rooms
     this.store = store;
     this.view = view;
@@ -206,7 +207,7 @@ export class RoomController {
   #onJoined(state, reply) {
     const { shown, missed, rejoin, reset } = state.completeJoin(reply);
     this.retries.delete(state.room);
-    saveName(state.name);
+    if (this.fixedName === null) saveName(state.name);
     if (!this.store.defaultName) this.store.defaultName = state.name;
     if (reset) {
       this.view.clearMessages(state.room);
@@ -232,8 +233,26 @@ export class RoomController {
       this.refreshRoom(state);
       return;
     }
+    const nameRefused = error.code === "name_taken" || error.code === "invalid_name";
+    if (error.code === "forbidden") {
+      this.forgetRoom(room);
+      this.view.showError(`Cannot join #${room}: ${replyErrorText(error, this.limits)}`, error.code);
+      return;
+    }
+    if (nameRefused && this.fixedName !== null) {
+      // The token's name is the only one this user has: wait for it to be free.
+      const why =
+        error.code === "name_taken"
+          ? `another user there is called ${this.fixedName}. Trying again…`
+          : replyErrorText(error, this.limits);
+      state.status = Status.FAILED;
+      this.refreshRoom(state);
+      this.view.showError(`Could not join #${room}: ${why}`, error.code, room);
+      this.#scheduleRetry(state);
+      return;
+    }
     if (error.code === "name_taken" && state.everJoined && this.#waitForOldName(state)) return;
-    if (error.code === "name_taken" || error.code === "invalid_name") {
+    if (nameRefused) {
       const rejected = this.nameFor(state);
       state.name = "";
       this.askForName(state, errorText(error.code, this.limits), rejected);

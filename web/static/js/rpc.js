@@ -16,6 +16,8 @@ const ERROR_TEXT = {
   rate_limited: "You are sending messages too fast. Wait a few seconds, then try again.",
   unavailable: "The chat service is unavailable right now. Try again in a moment.",
   internal: "Something went wrong on the server. Try again.",
+  forbidden: "Your account is not allowed in that room.",
+  unauthorized: "Your sign-in is not valid any more. Open the chat again from your application.",
 };
 
 const OFFLINE_TEXT = "You are offline; reconnecting. Nothing was sent.";

@@ -27,6 +27,7 @@ CHAT_URL = os.environ.get("EXAMPLE_CHAT_URL", "http://localhost:5000").rstrip("/
 TOKEN_TTL = int(os.environ.get("EXAMPLE_TOKEN_TTL", "600"))
 ROOMS = ["lobby", "support"]  # what this application lets its users into
 SESSIONS = web.AppKey("sessions", dict)
+ICON = '<link rel="icon" href="data:,">'  # no favicon request, no 404 in the console
 
 
 def issue(sub: str, name: str) -> str:
@@ -51,7 +52,7 @@ async def home(request: web.Request) -> web.Response:
         links = "".join(f'<li><a href="/chat/{room}">#{room}</a></li>' for room in ROOMS)
         body = f"<p>Logged in as {html.escape(who[1])}.</p><ul>{links}</ul>"
     return web.Response(
-        text=f"<!doctype html><title>Example app</title>{body}", content_type="text/html"
+        text=f"<!doctype html><title>Example app</title>{ICON}{body}", content_type="text/html"
     )
 
 

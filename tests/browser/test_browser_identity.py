@@ -100,6 +100,19 @@ async def test_logs_in_through_the_app_and_chats(
         await expect(page.locator("#members [data-member]")).to_have_count(2, timeout=WAIT_MS)
         await expect(page.locator('#members [data-member="Alice"]')).to_have_count(1)
 
+    # The landing page of that tab lists the rooms with the tab's token, asks no name.
+    # A new tab of the same browser has no token of its own (sessionStorage is per tab):
+    # the landing page gets one from the token URL with the app's cookie.
+    landing = await pages.open_tab(bob, f"{pair.chat.url}/")
+    await expect(landing.locator("#name")).to_have_count(0)
+    await expect(landing.locator('[data-active-room="lobby"]')).to_contain_text(
+        "2 members", timeout=WAIT_MS
+    )
+    await landing.get_by_role("button", name="Join #lobby").click()
+    await wait_joined(landing, "lobby")
+    await expect(landing.locator("#whoami")).to_have_text("Signed in as Bob")
+    await landing.close()
+
     # A reload keeps the tab's token (sessionStorage) and the history.
     await alice.reload()
     await wait_joined(alice, "lobby")

@@ -11,9 +11,10 @@ const REFRESH_MS = 5000;
 
 const maxName = Number.parseInt(document.body.dataset.maxName, 10) || 32;
 const form = byId("join-form");
-const nameInput = byId("name");
+// Absent with identity on: the token names the user.
+const nameInput = document.getElementById("name");
 const roomInput = byId("room");
-const nameError = byId("name-error");
+const nameError = document.getElementById("name-error");
 const roomError = byId("room-error");
 const roomList = byId("active-rooms");
 const roomStatus = byId("active-rooms-status");

@@ -15,7 +15,7 @@ from redis_topologies import ClusterTopology, SentinelTopology
 from chat_service.app import create_app
 from chat_service.config import Settings
 from chat_tools.clients import ChatClient, ServedApp, make_settings
-from chat_tools.procs import RedisServer
+from chat_tools.procs import Node, RedisServer
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -109,3 +109,13 @@ def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sentine
     topology = SentinelTopology.start(tmp_path_factory.mktemp("sentinel-logs"))
     yield topology
     topology.stop()
+
+
+@pytest.fixture
+def node_process(tmp_path: Path) -> Iterator[Node]:
+    """One chat-service node process of this test's own: in memory, default settings."""
+    started = Node.start(tmp_path)
+    try:
+        yield started
+    finally:
+        started.process.stop()

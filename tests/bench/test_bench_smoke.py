@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +42,9 @@ def assert_complete(result: dict[str, Any], expected: int) -> None:
 
 
 @pytest.fixture
-def node(tmp_path: Path) -> Iterator[Node]:
-    """One memory-backed node with its default settings (rate limit included)."""
-    started = Node.start(tmp_path)
-    try:
-        yield started
-    finally:
-        started.process.stop()
+def node(node_process: Node) -> Node:
+    """One memory-backed node process with its default settings (rate limit included)."""
+    return node_process
 
 
 class TestAgainstOneNode:

@@ -9,6 +9,7 @@ from playwright.async_api import async_playwright
 
 from chat_tools.procs import Node, RedisServer, cluster
 
+from .blackhole import BlackholeProxy
 from .support import CHROMIUM, CHROMIUM_ARGS, Pages
 
 
@@ -30,3 +31,20 @@ async def pages() -> AsyncIterator[Pages]:
             yield Pages(browser)
         finally:
             await browser.close()
+
+
+@pytest.fixture
+def node(node_process: Node) -> Node:
+    """A node process of the test's own (the in-process `node` of other tiers will not do:
+    the page needs a real port, and the landing page must list only this test's rooms)."""
+    return node_process
+
+
+@pytest.fixture
+async def proxy(node: Node) -> AsyncIterator[BlackholeProxy]:
+    """A black-hole-able TCP path from the browser to the node."""
+    started = await BlackholeProxy(node.port).start()
+    try:
+        yield started
+    finally:
+        await started.close()

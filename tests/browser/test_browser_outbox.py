@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,26 +35,6 @@ STALL_NOTICED_MS = 12_000
 RECOVERED_MS = 20_000
 # The page's own dead socket, and a reload while the service is down, log errors.
 TOLERATED = [r"WebSocket connection to .* failed", r"Failed to load resource"]
-
-
-@pytest.fixture
-def node(tmp_path: Path) -> Iterator[Node]:
-    """One in-memory node with the default ping settings."""
-    started = Node.start(tmp_path)
-    try:
-        yield started
-    finally:
-        started.process.stop()
-
-
-@pytest.fixture
-async def proxy(node: Node) -> AsyncIterator[BlackholeProxy]:
-    """A black-hole-able TCP path from the browser to the node."""
-    started = await BlackholeProxy(node.port).start()
-    try:
-        yield started
-    finally:
-        await started.close()
 
 
 @pytest.fixture

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Literal
 
 import pytest
@@ -35,26 +34,6 @@ CHAT = [
 LATE = [("bob", "One more thing: the metrics dashboard moved."), ("cleo", "Link in the wiki.")]
 # The stalled page's own socket dies under it and is reported by Chromium.
 TOLERATED = [r"WebSocket connection to .* failed"]
-
-
-@pytest.fixture
-def node(tmp_path: Path) -> Iterator[Node]:
-    """A node of its own, so the landing page lists only this test's rooms."""
-    started = Node.start(tmp_path)
-    try:
-        yield started
-    finally:
-        started.process.stop()
-
-
-@pytest.fixture
-async def proxy(node: Node) -> AsyncIterator[BlackholeProxy]:
-    """The chat page's path to the node, black-holed for the pending-message shots."""
-    started = await BlackholeProxy(node.port).start()
-    try:
-        yield started
-    finally:
-        await started.close()
 
 
 def shot_name(page: str, width: int, scheme: str) -> str:

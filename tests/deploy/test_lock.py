@@ -13,7 +13,7 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-# The libraries whose internals chat_service/transport.py reaches into.
+# The libraries whose internals chat_service/transport/ reaches into.
 CAPPED = ("aiohttp", "python-socketio", "python-engineio", "bidict")
 
 

@@ -1,4 +1,4 @@
-"""Every library internal transport.py hooks still exists with the shape it expects.
+"""Every library internal chat_service/transport/ hooks still exists with the shape it expects.
 
 An upgrade of python-socketio, python-engineio, aiohttp or bidict that moves one of
 these fails here, loudly, instead of silently switching a fast path off.

@@ -74,6 +74,7 @@ class FastSocket(async_socket.AsyncSocket):  # type: ignore[misc]
 
     writer_idle = False
     ws_response: Any = None
+    write_batch: WriteBatch | None = None  # the manager's, once the socket is adopted
 
     async def _websocket_handler(self, ws: Any) -> Any:
         self.ws_response = getattr(ws, "_sock", None)
@@ -115,6 +116,17 @@ class FastSocket(async_socket.AsyncSocket):  # type: ignore[misc]
                 break
             packets.append(pkt)
         return packets
+
+    async def send(self, pkt: eio_packet.Packet) -> None:
+        """Acks, join replies and pings to an idle websocket take the direct path too.
+
+        Through the queue they would wake the writer task, and every delivery to this
+        socket in the same turn would then queue behind them: a sender, which gets an
+        ack per message, would never be written to directly.
+        """
+        if not self.closed and not pkt.binary and self.write_direct(pkt, self.write_batch):
+            return
+        await super().send(pkt)
 
     def write_direct(self, pkt: eio_packet.Packet, batch: WriteBatch | None = None) -> bool:
         """Write a broadcast frame to the transport if nothing is queued or in flight

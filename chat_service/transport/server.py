@@ -51,6 +51,7 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
         sock = self.eio.sockets.get(eio_sid)
         if sock is not None and type(sock) is async_socket.AsyncSocket:
             sock.__class__ = FastSocket  # same state, a cheaper writer loop
+            sock.write_batch = self.manager.batch
         elif sock is not None and type(sock) is not FastSocket:
             FALLBACKS["socket_class"] += 1
         return await super()._handle_eio_connect(eio_sid, environ)

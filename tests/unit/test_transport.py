@@ -99,6 +99,39 @@ class TestDirectWrite:
         assert sock.write_direct(event_packet("m", "{}")) is False
 
 
+def sending_socket(transport: FakeTransport, *, idle: bool = True) -> Any:
+    """A socket as `FastSocket.send` sees it: the stock path needs these attributes too."""
+    import logging
+    from types import SimpleNamespace
+
+    sock = socket_with(transport, idle=idle)
+    sock.closed = False
+    sock.last_ping = None
+    sock.sid = "s1"
+    sock.write_batch = None
+    sock.server = SimpleNamespace(ping_timeout=5, logger=logging.getLogger("test"))
+    return sock
+
+
+class TestSend:
+    async def test_a_reply_to_an_idle_websocket_is_written_directly(self) -> None:
+        """Acks take the direct path, so the writer task stays idle for the deliveries."""
+        transport = FakeTransport()
+        sock = sending_socket(transport)
+        ack = eio_packet.Packet(eio_packet.MESSAGE, '31[{"ok":true}]')
+        await sock.send(ack)
+        assert ([websocket_frame(ack)], 0) == (transport.written, sock.queue.qsize())
+
+    async def test_busy_or_binary_goes_to_the_queue(self) -> None:
+        """A busy writer, and binary packets (no text frame for them), keep the queue."""
+        transport = FakeTransport()
+        busy = sending_socket(transport, idle=False)
+        await busy.send(eio_packet.Packet(eio_packet.MESSAGE, "3"))
+        binary = sending_socket(transport)
+        await binary.send(eio_packet.Packet(eio_packet.MESSAGE, b"\x00"))
+        assert ([], 1, 1) == (transport.written, busy.queue.qsize(), binary.queue.qsize())
+
+
 class TestWriteBatch:
     async def test_one_write_per_socket_per_turn(self) -> None:
         """Frames of one loop turn go out at its end, joined per socket, in order."""

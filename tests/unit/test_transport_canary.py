@@ -62,6 +62,8 @@ class TestHookedNames:
         """AsyncSocket methods FastSocket overrides or calls, and its queue."""
         assert ["self", "ws"] == params(async_socket.AsyncSocket._websocket_handler)
         assert ["self"] == params(async_socket.AsyncSocket.poll)
+        assert ["self", "pkt"] == params(async_socket.AsyncSocket.send)
+        assert "self.queue.put(pkt)" in inspect.getsource(async_socket.AsyncSocket.send)
         assert ["self", "wait", "abort", "reason"] == params(async_socket.AsyncSocket.close)
         assert "self._sock" in inspect.getsource(eio_aiohttp.WebSocket)
 

@@ -30,6 +30,16 @@ def _wait_for_line(process: ManagedProcess, text: str, timeout: float) -> str:
     raise AssertionError(f"{text!r} not printed within {timeout}s:\n{process.log()[-3000:]}")
 
 
+def _cluster(tmp_path: Path, nodes: int, port: int | None = None) -> tuple[ManagedProcess, int]:
+    """`chat-service cluster` started with --log-dir; returns it and its lb port."""
+    lb_port = port or free_port()
+    argv = [
+        sys.executable, "-m", "chat_service", "cluster",
+        "--nodes", str(nodes), "--port", str(lb_port), "--log-dir", str(tmp_path / "logs"),
+    ]  # fmt: skip
+    return spawn("cluster", argv, tmp_path), lb_port
+
+
 def _listening(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -59,12 +69,7 @@ class TestArguments:
 class TestOneCommand:
     def test_starts_and_stops_on_sigterm(self, tmp_path: Path) -> None:
         """Two nodes behind the lb serve /healthz; SIGTERM stops all of them and exits 0."""
-        lb_port = free_port()
-        argv = [
-            sys.executable, "-m", "chat_service", "cluster",
-            "--nodes", "2", "--port", str(lb_port), "--log-dir", str(tmp_path / "logs"),
-        ]  # fmt: skip
-        cluster = spawn("cluster", argv, tmp_path)
+        cluster, lb_port = _cluster(tmp_path, 2)
         try:
             output = _wait_for_line(cluster, READY, timeout=60)
             wait_for_http(f"http://127.0.0.1:{lb_port}/healthz", timeout=10)
@@ -86,11 +91,7 @@ class TestOneCommand:
             taken.bind(("127.0.0.1", 0))
             taken.listen()
             port = taken.getsockname()[1]
-            argv = [
-                sys.executable, "-m", "chat_service", "cluster",
-                "--nodes", "1", "--port", str(port), "--log-dir", str(tmp_path / "logs"),
-            ]  # fmt: skip
-            cluster = spawn("cluster", argv, tmp_path)
+            cluster, _ = _cluster(tmp_path, 1, port)
             cluster.proc.wait(timeout=60)
         log = cluster.log()
         assert 1 == cluster.proc.returncode
@@ -102,12 +103,7 @@ class TestOneCommand:
 
     def test_sigint_is_handled_like_sigterm(self, tmp_path: Path) -> None:
         """Ctrl-C (SIGINT) also stops everything and exits 0."""
-        lb_port = free_port()
-        argv = [
-            sys.executable, "-m", "chat_service", "cluster",
-            "--nodes", "1", "--port", str(lb_port), "--log-dir", str(tmp_path / "logs"),
-        ]  # fmt: skip
-        cluster = spawn("cluster", argv, tmp_path)
+        cluster, lb_port = _cluster(tmp_path, 1)
         try:
             _wait_for_line(cluster, READY, timeout=60)
         finally:
@@ -125,12 +121,7 @@ def _nodes(output: str) -> list[tuple[int, int]]:
 class TestSupervision:
     def test_a_killed_node_is_restarted_while_the_others_serve(self, tmp_path: Path) -> None:
         """kill -9 of one node: the other keeps serving, the dead one is back on its port."""
-        lb_port = free_port()
-        argv = [
-            sys.executable, "-m", "chat_service", "cluster",
-            "--nodes", "2", "--port", str(lb_port), "--log-dir", str(tmp_path / "logs"),
-        ]  # fmt: skip
-        cluster = spawn("cluster", argv, tmp_path)
+        cluster, lb_port = _cluster(tmp_path, 2)
         try:
             (dead_port, dead_pid), (live_port, live_pid) = _nodes(
                 _wait_for_line(cluster, READY, timeout=60)

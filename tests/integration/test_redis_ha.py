@@ -94,6 +94,19 @@ class Traffic:
         await asyncio.wait_for(asyncio.gather(*loops), 30)
 
 
+async def start_clients(
+    started: list[Node], room: str, count: int
+) -> tuple[list[ResilientClient], ResilientClient]:
+    """`count` senders spread over two nodes (each fails over to the other) and a watcher
+    that prefers the second node; all joined to `room`."""
+    urls = [n.url for n in started]
+    senders = [ResilientClient(urls[i % 2 :] + urls[: i % 2], room, f"s{i}") for i in range(count)]
+    watcher = ResilientClient(urls[::-1], room, "watcher")
+    for client in [*senders, watcher]:
+        await client.start()
+    return senders, watcher
+
+
 async def history(url: str, room: str) -> list[dict[str, Any]]:
     """Everything the room keeps, read by a fresh client."""
     client = await ChatClient("auditor").connect(url)
@@ -129,12 +142,8 @@ async def test_master_killed_under_traffic(kind: str, tmp_path: Path) -> None:
             CHAT_REDIS_MIN_REPLICAS="1",
             CHAT_HISTORY_SIZE="10000",
         )
-        urls = [n.url for n in started]
-        senders = [ResilientClient(urls[i % 2 :] + urls[: i % 2], room, f"s{i}") for i in range(4)]
-        watcher = ResilientClient(urls[::-1], room, "watcher")
+        senders, watcher = await start_clients(started, room, 4)
         clients = [*senders, watcher]
-        for client in clients:
-            await client.start()
         traffic = Traffic(senders)
         stop = asyncio.Event()
         running = asyncio.create_task(traffic.run_until(stop))
@@ -167,7 +176,7 @@ async def test_master_killed_under_traffic(kind: str, tmp_path: Path) -> None:
         expected = sorted(traffic.acked)
         for client in clients:
             await client.wait_for_ids(sorted(set(expected) | set(client.ids())), timeout=20)
-        kept = {m["id"]: m["text"] for m in await history(urls[0], room)}
+        kept = {m["id"]: m["text"] for m in await history(started[0].url, room)}
         lost = {i: t for i, t in traffic.acked.items() if kept.get(i) != t}
         shown = {c.name: c.ids() for c in clients}
         texts = [[m["text"] for m in c.received] for c in clients]
@@ -243,12 +252,8 @@ async def test_slot_moved_under_traffic(tmp_path: Path) -> None:
         started = await asyncio.to_thread(
             start_nodes, topology, tmp_path, 2, CHAT_HISTORY_SIZE="10000"
         )
-        urls = [n.url for n in started]
-        senders = [ResilientClient(urls[i % 2 :] + urls[: i % 2], room, f"s{i}") for i in range(3)]
-        watcher = ResilientClient(urls[::-1], room, "watcher")
+        senders, watcher = await start_clients(started, room, 3)
         clients = [*senders, watcher]
-        for client in clients:
-            await client.start()
         traffic = Traffic(senders)
         stop = asyncio.Event()
         running = asyncio.create_task(traffic.run_until(stop))
@@ -268,7 +273,7 @@ async def test_slot_moved_under_traffic(tmp_path: Path) -> None:
         expected = sorted(traffic.acked)
         for client in clients:
             await client.wait_for_ids(sorted(set(expected) | set(client.ids())), timeout=20)
-        kept = {m["id"]: m["text"] for m in await history(urls[1], room)}
+        kept = {m["id"]: m["text"] for m in await history(started[1].url, room)}
         shown = [c.ids() for c in clients]
         assert {} == {i: t for i, t in traffic.acked.items() if kept.get(i) != t}
         assert [0] * len(clients) == [len(ids) - len(set(ids)) for ids in shown]

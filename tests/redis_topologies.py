@@ -8,6 +8,7 @@ tuned fast (1 s to notice a dead master) so a test sees it in a few seconds.
 from __future__ import annotations
 
 import shutil
+import ssl
 import subprocess
 import tempfile
 import time
@@ -26,6 +27,53 @@ MASTER_NAME = "mymaster"
 # open for the tests' own admin calls and for replication.
 CHAT_USER, CHAT_PASSWORD = "chat", "chat-secret"
 ACL = ["--user", CHAT_USER, "on", f">{CHAT_PASSWORD}", "~*", "&*", "+@all", "-@dangerous"]
+
+
+@dataclass(frozen=True)
+class Tls:
+    """A CA and a certificate for 127.0.0.1 it signed: what a TLS-only server needs."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+    def files(self) -> list[str]:
+        return [
+            "--tls-cert-file", str(self.cert), "--tls-key-file", str(self.key),
+            "--tls-ca-cert-file", str(self.ca), "--tls-auth-clients", "no",
+            "--tls-replication", "yes",
+        ]  # fmt: skip
+
+
+# Ports that speak TLS only, so that the admin clients below follow.
+_TLS: dict[int, Tls] = {}
+
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+
+
+def make_certs(folder: Path) -> tuple[Tls, Path]:
+    """A CA with a server certificate for 127.0.0.1, and an unrelated CA's certificate."""
+    if shutil.which("openssl") is None:
+        raise RuntimeError("openssl is needed to make test certificates")
+    for ca in ("ca", "other"):
+        _openssl(
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={ca}",
+            "-keyout", str(folder / f"{ca}.key"), "-out", str(folder / f"{ca}.pem"),
+        )  # fmt: skip
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    _openssl(
+        "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+        "-keyout", str(folder / "server.key"), "-out", str(folder / "server.csr"),
+    )  # fmt: skip
+    _openssl(
+        "x509", "-req", "-in", str(folder / "server.csr"), "-CA", str(folder / "ca.pem"),
+        "-CAkey", str(folder / "ca.key"), "-CAcreateserial", "-days", "2",
+        "-extfile", str(folder / "san.ext"), "-out", str(folder / "server.pem"),
+    )  # fmt: skip
+    tls = Tls(folder / "ca.pem", folder / "server.pem", folder / "server.key")
+    return tls, folder / "other.pem"
 
 
 def _binary() -> str:
@@ -50,8 +98,17 @@ def _until(check: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def _admin(port: int, password: str | None = None) -> redis.Redis:
+    tls = _TLS.get(port)
+    extra: dict[str, object] = {}
+    if tls is not None:
+        extra = {"ssl": True, "ssl_ca_certs": str(tls.ca), "ssl_cert_reqs": ssl.CERT_REQUIRED}
     return redis.Redis(
-        host="127.0.0.1", port=port, password=password, decode_responses=True, socket_timeout=2
+        host="127.0.0.1",
+        port=port,
+        password=password,
+        decode_responses=True,
+        socket_timeout=2,
+        **extra,  # type: ignore[arg-type]
     )
 
 
@@ -106,11 +163,16 @@ class RedisInstance:
             self.process.stop()
 
 
-def server_argv(port: int, workdir: Path, *extra: str) -> list[str]:
+def server_argv(port: int, workdir: Path, *extra: str, tls: Tls | None = None) -> list[str]:
+    """A redis-server on `port`, plaintext or (with `tls`) TLS only."""
     workdir.mkdir(parents=True, exist_ok=True)
+    listen = ["--port", str(port)]
+    if tls is not None:
+        _TLS[port] = tls
+        listen = ["--port", "0", "--tls-port", str(port), *tls.files()]
     return [
         _binary(),
-        "--port", str(port),
+        *listen,
         "--bind", "127.0.0.1",
         "--protected-mode", "no",
         "--save", "",
@@ -129,14 +191,18 @@ class ClusterTopology:
 
     nodes: list[RedisInstance]
     workdir: Path
+    tls: Tls | None = None
 
     @property
     def url(self) -> str:
         ports = ",".join(f"127.0.0.1:{n.port}" for n in self.nodes[:3])
-        return f"redis+cluster://{CHAT_USER}:{CHAT_PASSWORD}@{ports}"
+        scheme = "rediss+cluster" if self.tls else "redis+cluster"
+        return f"{scheme}://{CHAT_USER}:{CHAT_PASSWORD}@{ports}"
 
     @classmethod
-    def start(cls, log_dir: Path, replicas: bool = True) -> ClusterTopology:
+    def start(cls, log_dir: Path, replicas: bool = True, tls: Tls | None = None) -> ClusterTopology:
+        """3 masters (and 3 replicas); with `tls`, clients, replication and the cluster
+        bus all speak TLS only."""
         workdir = Path(tempfile.mkdtemp(prefix="chat-cluster-"))
         nodes = []
         for _ in range(6 if replicas else 3):
@@ -149,11 +215,15 @@ class ClusterTopology:
                 "--cluster-node-timeout", "1000",
                 "--cluster-port", str(bus),
                 "--cluster-replica-validity-factor", "0",
+                *(["--tls-cluster", "yes"] if tls else []),
+                tls=tls,
             )  # fmt: skip
             nodes.append(RedisInstance.start(port, argv, log_dir, "cluster"))
-        topology = cls(nodes, workdir)
+        topology = cls(nodes, workdir, tls)
         addresses = [f"127.0.0.1:{n.port}" for n in nodes]
         create = ["redis-cli", "--cluster", "create", *addresses, "--cluster-yes"]
+        if tls:
+            create += ["--tls", "--cacert", str(tls.ca)]
         if replicas:
             create += ["--cluster-replicas", "1"]
         subprocess.run(create, check=True, capture_output=True, timeout=60)
@@ -226,29 +296,40 @@ class SentinelTopology:
     servers: list[RedisInstance]
     sentinels: list[RedisInstance]
     workdir: Path
+    tls: Tls | None = None
 
     @property
     def url(self) -> str:
         hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
-        return f"redis+sentinel://{CHAT_USER}:{CHAT_PASSWORD}@{hosts}/{MASTER_NAME}/0"
+        scheme = "rediss+sentinel" if self.tls else "redis+sentinel"
+        return f"{scheme}://{CHAT_USER}:{CHAT_PASSWORD}@{hosts}/{MASTER_NAME}/0"
 
     @classmethod
-    def start(cls, log_dir: Path) -> SentinelTopology:
+    def start(cls, log_dir: Path, tls: Tls | None = None) -> SentinelTopology:
+        """With `tls`, the servers, the sentinels and replication speak TLS only."""
         workdir = Path(tempfile.mkdtemp(prefix="chat-sentinel-"))
         master_port, replica_port = free_port(), free_port()
         master = RedisInstance.start(
-            master_port, server_argv(master_port, workdir / "master"), log_dir, "master"
+            master_port, server_argv(master_port, workdir / "master", tls=tls), log_dir, "master"
         )
         replica_argv = server_argv(
-            replica_port, workdir / "replica", "--replicaof", "127.0.0.1", str(master_port)
+            replica_port, workdir / "replica", "--replicaof", "127.0.0.1", str(master_port), tls=tls
         )
         replica = RedisInstance.start(replica_port, replica_argv, log_dir, "replica")
         sentinels = []
         for i in range(3):
             port = free_port()
             conf = workdir / f"sentinel-{i}.conf"
+            listen = f"port {port}\n"
+            if tls is not None:
+                _TLS[port] = tls
+                files = tls.files()
+                pairs = zip(files[::2], files[1::2], strict=True)
+                listen = f"port 0\ntls-port {port}\n" + "".join(
+                    f"{flag[2:]} {value}\n" for flag, value in pairs
+                )
             conf.write_text(
-                f"port {port}\nbind 127.0.0.1\nprotected-mode no\ndir {workdir}\n"
+                f"{listen}bind 127.0.0.1\nprotected-mode no\ndir {workdir}\n"
                 f"requirepass {SENTINEL_PASSWORD}\nsentinel sentinel-pass {SENTINEL_PASSWORD}\n"
                 f"sentinel monitor {MASTER_NAME} 127.0.0.1 {master_port} 2\n"
                 f"sentinel down-after-milliseconds {MASTER_NAME} 1000\n"
@@ -256,7 +337,7 @@ class SentinelTopology:
             )
             argv = [_binary(), str(conf), "--sentinel"]
             sentinels.append(RedisInstance.start(port, argv, log_dir, "sentinel"))
-        topology = cls([master, replica], sentinels, workdir)
+        topology = cls([master, replica], sentinels, workdir, tls)
         topology.wait_healthy()
         return topology
 

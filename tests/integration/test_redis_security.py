@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
+import asyncio
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from redis_topologies import SENTINEL_PASSWORD, ClusterTopology, SentinelTopology, Tls, make_certs
 
 from chat_service.backends import open_backend
 from chat_service.backends.base import Backend
@@ -20,10 +21,6 @@ from chat_tools.procs import free_port, spawn, wait_for_port
 pytestmark = pytest.mark.redis
 
 
-def _openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
-
-
 @dataclass
 class Certs:
     ca: Path
@@ -31,29 +28,16 @@ class Certs:
     key: Path
     other_ca: Path
 
+    @property
+    def tls(self) -> Tls:
+        return Tls(self.ca, self.cert, self.key)
+
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
     """A CA, a server certificate for 127.0.0.1 signed by it, and an unrelated CA."""
-    if shutil.which("openssl") is None:
-        pytest.fail("openssl is needed to make test certificates")
-    d = tmp_path_factory.mktemp("tls")
-    for ca in ("ca", "other"):
-        _openssl(
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={ca}",
-            "-keyout", str(d / f"{ca}.key"), "-out", str(d / f"{ca}.pem"),
-        )  # fmt: skip
-    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    _openssl(
-        "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-        "-keyout", str(d / "server.key"), "-out", str(d / "server.csr"),
-    )  # fmt: skip
-    _openssl(
-        "x509", "-req", "-in", str(d / "server.csr"), "-CA", str(d / "ca.pem"),
-        "-CAkey", str(d / "ca.key"), "-CAcreateserial", "-days", "2",
-        "-extfile", str(d / "san.ext"), "-out", str(d / "server.pem"),
-    )  # fmt: skip
-    return Certs(d / "ca.pem", d / "server.pem", d / "server.key", d / "other.pem")
+    tls, other = make_certs(tmp_path_factory.mktemp("tls"))
+    return Certs(tls.ca, tls.cert, tls.key, other)
 
 
 def _redis(log_dir: Path, port: int, *extra: str) -> Any:
@@ -154,3 +138,38 @@ class TestAcl:
         backend = backends(redis_url=f"redis://chat:wrong@127.0.0.1:{acl_port}/0")
         with pytest.raises(BackendUnavailable):
             await backend.store.ping()
+
+
+class TestTlsTopologies:
+    """rediss+sentinel:// and rediss+cluster:// against TLS-only servers: the chat works
+    through redis-py's Sentinel and Cluster clients with the CA file and the ACL user."""
+
+    async def test_sentinel_over_tls(self, certs: Certs, backends: Any, tmp_path: Path) -> None:
+        """Sentinels (with their own password), master and replica all speak TLS only."""
+        topology = await asyncio.to_thread(SentinelTopology.start, tmp_path, certs.tls)
+        try:
+            settings = {
+                "redis_url": topology.url,
+                "redis_sentinel_password": SENTINEL_PASSWORD,
+                "redis_prefix": f"tls-{uuid.uuid4().hex[:8]}:",
+            }
+            assert 1 == await chat_works(backends(redis_tls_ca_file=str(certs.ca), **settings))
+            refused = backends(redis_tls_ca_file=str(certs.other_ca), **settings)
+            with pytest.raises(BackendUnavailable):
+                await refused.store.ping()
+        finally:
+            await asyncio.to_thread(topology.stop)
+
+    async def test_cluster_over_tls(self, certs: Certs, backends: Any, tmp_path: Path) -> None:
+        """Three masters speaking TLS only, cluster bus included."""
+        topology = await asyncio.to_thread(ClusterTopology.start, tmp_path, False, certs.tls)
+        try:
+            backend = backends(
+                redis_url=topology.url,
+                redis_tls_ca_file=str(certs.ca),
+                redis_prefix=f"tls-{uuid.uuid4().hex[:8]}:",
+            )
+            assert 1 == await chat_works(backend)
+            assert topology.url.startswith("rediss+cluster://")
+        finally:
+            await asyncio.to_thread(topology.stop)

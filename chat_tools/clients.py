@@ -214,6 +214,10 @@ async def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
         return resp.status, await resp.text()
 
 
+# web/static/js/chat.js: CONNECT_TIMEOUT_MS, socket.io-client's `timeout` for one attempt.
+CONNECT_TIMEOUT = 8.0
+
+
 def _set_event(event: asyncio.Event, *_args: Any) -> None:
     event.set()
 
@@ -231,6 +235,12 @@ class ResilientClient:
     a dead node do not all come back in the same instant. `since` is the last message an
     earlier tab showed (a reload resumes after it); `observer` sees every message shown,
     `reset`s and presence events, for tools that keep their own record.
+
+    A connection that hears nothing (not even a ping) for pingInterval + pingTimeout is
+    dropped by python-engineio itself, as by the browser's client. A connection attempt
+    gives up after `connect_timeout` seconds, the page's `timeout`: python-engineio's
+    WebSocket handshake has no deadline of its own, so an attempt that the balancer sends
+    to a frozen node (still passing its last health check) would wait until it resumes.
     """
 
     def __init__(
@@ -244,6 +254,7 @@ class ResilientClient:
         since: dict[str, Any] | None = None,
         observer: Callable[[str, Any], None] | None = None,
         drop_after: int = 0,
+        connect_timeout: float = CONNECT_TIMEOUT,
     ) -> None:
         self.urls = list(urls)
         self.room = room
@@ -270,6 +281,8 @@ class ResilientClient:
         self._observer = observer
         self.drop_after = drop_after  # unanswered sends in a row before reconnecting; 0: never
         self.last_ack: dict[str, Any] | None = None
+        self.connect_timeout = connect_timeout
+        self.connect_timeouts = 0  # attempts abandoned after `connect_timeout`
 
     @property
     def _last(self) -> dict[str, Any] | None:
@@ -331,7 +344,11 @@ class ResilientClient:
                 client.sio.on(event, functools.partial(self._presence, event))
             self._held = []
             try:
-                await client.connect(url, timeout=3)
+                try:
+                    await asyncio.wait_for(client.connect(url, timeout=3), self.connect_timeout)
+                except TimeoutError:
+                    self.connect_timeouts += 1
+                    raise
                 payload: dict[str, Any] = {"room": self.room, "name": self.name, "key": self.key}
                 if self._last is not None:
                     payload["since"] = self.last_id

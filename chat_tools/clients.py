@@ -101,10 +101,13 @@ class ChatClient:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 0.25))
 
-    async def close(self) -> None:
+    async def close(self, timeout: float = 2.0) -> None:
+        # A graceful close waits for the server's close frame: a frozen server never sends
+        # it, so the wait is bounded and the session below is closed regardless.
         with contextlib.suppress(Exception):
-            await self.sio.disconnect()
-        # A connect that failed leaves Engine.IO's HTTP session open ("Unclosed client session").
+            await asyncio.wait_for(self.sio.disconnect(), timeout)
+        # A connect that failed leaves Engine.IO's HTTP session open ("Unclosed client session");
+        # closing it also aborts a WebSocket that the graceful close gave up on.
         http = getattr(self.sio.eio, "http", None)
         if http is not None and not http.closed:
             with contextlib.suppress(Exception):
@@ -271,6 +274,7 @@ class ResilientClient:
         self._sent = 0
         self._turn = 0
         self._client: ChatClient | None = None
+        self._live: ChatClient | None = None  # the connection being made or in use
         self._ready = asyncio.Event()
         self._dropped = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -310,7 +314,9 @@ class ResilientClient:
         if self._observer is not None:
             self._observer("message", message)
 
-    def _presence(self, event: str, data: Any) -> None:
+    def _presence(self, event: str, data: Any, client: ChatClient | None = None) -> None:
+        if client is not None and client is not self._live:
+            return
         if self._observer is not None:
             self._observer(event, data)
 
@@ -322,7 +328,9 @@ class ResilientClient:
         await asyncio.wait_for(self._ready.wait(), 20)
         return self
 
-    async def _on_message(self, data: Any) -> None:
+    async def _on_message(self, client: ChatClient, data: Any) -> None:
+        if client is not self._live:
+            return  # a connection given up on, delivering late (a node that resumed)
         if isinstance(data, dict) and data.get("room") == self.room:
             if self._held is not None:
                 self._held.append(data)  # a live event that overtook the join's ack
@@ -338,10 +346,11 @@ class ResilientClient:
             attempt += 1
             url = self.urls[self._turn % len(self.urls)]
             self._turn += 1
-            client = ChatClient(self.name)
-            client.sio.on("message", self._on_message)
+            client = self._live = ChatClient(self.name)
+            # Only the connection in use is listened to, as a page listens to its one socket.
+            client.sio.on("message", functools.partial(self._on_message, client))
             for event in ("user_joined", "user_left"):
-                client.sio.on(event, functools.partial(self._presence, event))
+                client.sio.on(event, functools.partial(self._presence, event, client=client))
             self._held = []
             try:
                 try:

@@ -15,6 +15,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from chat_service.backends.redis_clients import ClientOptions
+
 from ..backoff import Backoff
 from ..clients import ChatClient
 from ..localcluster import LocalCluster
@@ -29,7 +31,7 @@ from .schedule import FAULTS, Fault, make_schedule
 
 FREEZE_BEFORE = 6.0  # churn pauses this long before a fault: longer than the presence grace
 MEASURE_FOR = 90.0  # the longest a fault's recovery is waited for
-REDIS_POOL = 64  # chat_service.backends.redis.make_client's max_connections
+REDIS_POOL = ClientOptions().max_connections  # each node's pool of Redis connections
 NOISE_WINDOW = 30.0  # presence events this long after a fault are blamed on it
 
 

@@ -272,6 +272,7 @@ class ResilientClient:
         self.reconnects = 0
         self.rejoin_seconds: list[float] = []
         self._sent = 0
+        self._tab_id = secrets.token_hex(6)
         self._turn = 0
         self._client: ChatClient | None = None
         self._live: ChatClient | None = None  # the connection being made or in use
@@ -421,11 +422,16 @@ class ResilientClient:
             return None
         return None if call.exception() else call.result()
 
+    def next_client_id(self) -> str:
+        """Unique per tab and message, as the page's are (random): a reloaded tab of the
+        same person counting from 1 again must not be taken for a retry of the old one's."""
+        self._sent += 1
+        return f"{self._tab_id}-{self._sent}"
+
     async def send(self, text: str, deadline: float = 40.0) -> int | None:
         """Send with a client_id, retrying with it until acknowledged or `deadline`
         seconds pass; returns the acknowledged id, or None."""
-        self._sent += 1
-        client_id = f"{self.key[:8]}-{self._sent}"
+        client_id = self.next_client_id()
         payload = {"room": self.room, "text": text, "client_id": client_id}
         give_up = time.monotonic() + deadline
         unanswered = 0

@@ -481,10 +481,14 @@ class ResilientClient:
             await asyncio.sleep(0.05)
 
     async def stop(self) -> None:
+        """Close the tab: nothing that arrives from now on is shown, so `last_message`
+        is final (a reload resumes after it), and every connection is closed, including
+        one still being made."""
         self._stopping = True
+        live, self._live = self._live, None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-        if self._client is not None:
-            await self._client.close()
+        for client in {id(c): c for c in (self._client, live) if c is not None}.values():
+            await client.close()

@@ -34,3 +34,15 @@ def test_presence_from_a_connection_given_up_on_is_not_shown() -> None:
     member._presence("user_left", {"name": "x"}, client=old)
     member._presence("user_joined", {"name": "y"}, client=new)
     assert [("user_joined", {"name": "y"})] == seen
+
+
+async def test_nothing_is_shown_once_the_tab_is_stopping() -> None:
+    """A message that arrives while the tab closes is not shown, so a reload that
+    resumes after `last_message` shows it exactly once."""
+    seen: list[tuple[str, Any]] = []
+    member = _member(seen)
+    live = ChatClient("live")
+    member._live = live
+    await member.stop()
+    await member._on_message(live, {"room": "r", "id": 8, "epoch": "e", "text": "late"})
+    assert ([], None) == (seen, member.last_message)

@@ -101,10 +101,13 @@ class ChatClient:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 0.25))
 
-    async def close(self) -> None:
+    async def close(self, timeout: float = 2.0) -> None:
+        # A graceful close waits for the server's close frame: a frozen server never sends
+        # it, so the wait is bounded and the session below is closed regardless.
         with contextlib.suppress(Exception):
-            await self.sio.disconnect()
-        # A connect that failed leaves Engine.IO's HTTP session open ("Unclosed client session").
+            await asyncio.wait_for(self.sio.disconnect(), timeout)
+        # A connect that failed leaves Engine.IO's HTTP session open ("Unclosed client session");
+        # closing it also aborts a WebSocket that the graceful close gave up on.
         http = getattr(self.sio.eio, "http", None)
         if http is not None and not http.closed:
             with contextlib.suppress(Exception):
@@ -214,6 +217,10 @@ async def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
         return resp.status, await resp.text()
 
 
+# web/static/js/chat.js: CONNECT_TIMEOUT_MS, socket.io-client's `timeout` for one attempt.
+CONNECT_TIMEOUT = 8.0
+
+
 def _set_event(event: asyncio.Event, *_args: Any) -> None:
     event.set()
 
@@ -231,6 +238,12 @@ class ResilientClient:
     a dead node do not all come back in the same instant. `since` is the last message an
     earlier tab showed (a reload resumes after it); `observer` sees every message shown,
     `reset`s and presence events, for tools that keep their own record.
+
+    A connection that hears nothing (not even a ping) for pingInterval + pingTimeout is
+    dropped by python-engineio itself, as by the browser's client. A connection attempt
+    gives up after `connect_timeout` seconds, the page's `timeout`: python-engineio's
+    WebSocket handshake has no deadline of its own, so an attempt that the balancer sends
+    to a frozen node (still passing its last health check) would wait until it resumes.
     """
 
     def __init__(
@@ -244,6 +257,7 @@ class ResilientClient:
         since: dict[str, Any] | None = None,
         observer: Callable[[str, Any], None] | None = None,
         drop_after: int = 0,
+        connect_timeout: float = CONNECT_TIMEOUT,
     ) -> None:
         self.urls = list(urls)
         self.room = room
@@ -258,8 +272,10 @@ class ResilientClient:
         self.reconnects = 0
         self.rejoin_seconds: list[float] = []
         self._sent = 0
+        self._tab_id = secrets.token_hex(6)
         self._turn = 0
         self._client: ChatClient | None = None
+        self._live: ChatClient | None = None  # the connection being made or in use
         self._ready = asyncio.Event()
         self._dropped = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -270,6 +286,8 @@ class ResilientClient:
         self._observer = observer
         self.drop_after = drop_after  # unanswered sends in a row before reconnecting; 0: never
         self.last_ack: dict[str, Any] | None = None
+        self.connect_timeout = connect_timeout
+        self.connect_timeouts = 0  # attempts abandoned after `connect_timeout`
 
     @property
     def _last(self) -> dict[str, Any] | None:
@@ -297,7 +315,9 @@ class ResilientClient:
         if self._observer is not None:
             self._observer("message", message)
 
-    def _presence(self, event: str, data: Any) -> None:
+    def _presence(self, event: str, data: Any, client: ChatClient | None = None) -> None:
+        if client is not None and client is not self._live:
+            return
         if self._observer is not None:
             self._observer(event, data)
 
@@ -309,7 +329,9 @@ class ResilientClient:
         await asyncio.wait_for(self._ready.wait(), 20)
         return self
 
-    async def _on_message(self, data: Any) -> None:
+    async def _on_message(self, client: ChatClient, data: Any) -> None:
+        if client is not self._live:
+            return  # a connection given up on, delivering late (a node that resumed)
         if isinstance(data, dict) and data.get("room") == self.room:
             if self._held is not None:
                 self._held.append(data)  # a live event that overtook the join's ack
@@ -325,13 +347,18 @@ class ResilientClient:
             attempt += 1
             url = self.urls[self._turn % len(self.urls)]
             self._turn += 1
-            client = ChatClient(self.name)
-            client.sio.on("message", self._on_message)
+            client = self._live = ChatClient(self.name)
+            # Only the connection in use is listened to, as a page listens to its one socket.
+            client.sio.on("message", functools.partial(self._on_message, client))
             for event in ("user_joined", "user_left"):
-                client.sio.on(event, functools.partial(self._presence, event))
+                client.sio.on(event, functools.partial(self._presence, event, client=client))
             self._held = []
             try:
-                await client.connect(url, timeout=3)
+                try:
+                    await asyncio.wait_for(client.connect(url, timeout=3), self.connect_timeout)
+                except TimeoutError:
+                    self.connect_timeouts += 1
+                    raise
                 payload: dict[str, Any] = {"room": self.room, "name": self.name, "key": self.key}
                 if self._last is not None:
                     payload["since"] = self.last_id
@@ -395,11 +422,16 @@ class ResilientClient:
             return None
         return None if call.exception() else call.result()
 
+    def next_client_id(self) -> str:
+        """Unique per tab and message, as the page's are (random): a reloaded tab of the
+        same person counting from 1 again must not be taken for a retry of the old one's."""
+        self._sent += 1
+        return f"{self._tab_id}-{self._sent}"
+
     async def send(self, text: str, deadline: float = 40.0) -> int | None:
         """Send with a client_id, retrying with it until acknowledged or `deadline`
         seconds pass; returns the acknowledged id, or None."""
-        self._sent += 1
-        client_id = f"{self.key[:8]}-{self._sent}"
+        client_id = self.next_client_id()
         payload = {"room": self.room, "text": text, "client_id": client_id}
         give_up = time.monotonic() + deadline
         unanswered = 0
@@ -449,10 +481,14 @@ class ResilientClient:
             await asyncio.sleep(0.05)
 
     async def stop(self) -> None:
+        """Close the tab: nothing that arrives from now on is shown, so `last_message`
+        is final (a reload resumes after it), and every connection is closed, including
+        one still being made."""
         self._stopping = True
+        live, self._live = self._live, None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-        if self._client is not None:
-            await self._client.close()
+        for client in {id(c): c for c in (self._client, live) if c is not None}.values():
+            await client.close()

@@ -104,8 +104,8 @@ class Person:
         if tab is None:
             return
         member = tab.member
-        since = member.last_message
         await member.stop()
+        since = member.last_message  # after the stop: a message shown while closing counts
         fresh = self._member(room, tab.view, since)
         try:
             await fresh.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +23,24 @@ def _faults(ax: Axes, results: dict[str, Any]) -> None:
                     rotation=90, fontsize=6, va="top", ha="right", color="grey")  # fmt: skip
 
 
+def _own_fds(n: dict[str, Any]) -> float | None:
+    """The fd series the leak verdict judges (chat_tools/soak/leak.py)."""
+    if n.get("connections") is None or n.get("redis_sockets") is None:
+        return None
+    return float(n["fds"] - n["connections"] - n["redis_sockets"])
+
+
 def _node_series(
-    samples: list[dict[str, Any]], key: str
+    samples: list[dict[str, Any]], value: Callable[[dict[str, Any]], float | None]
 ) -> dict[str, tuple[list[float], list[float]]]:
     series: dict[str, tuple[list[float], list[float]]] = {}
     for s in samples:
         for n in s["nodes"]:
-            if n.get(key) is not None:
+            y = value(n)
+            if y is not None:
                 xs, ys = series.setdefault(n["name"], ([], []))
                 xs.append(s["t"])
-                ys.append(n[key])
+                ys.append(y)
     return series
 
 
@@ -55,11 +64,13 @@ def write_plots(results: dict[str, Any], out: Path) -> list[Path]:
     _faults(tabs, results)
     written.append(_save(fig, out / "latency.png"))
 
-    fig, axes = plt.subplots(3, 1, figsize=(9, 6), sharex=True)
-    for ax, key, label in zip(
-        axes, ("rss_mib", "fds", "tasks"), ("RSS (MiB)", "open fds", "asyncio tasks"), strict=True
-    ):
-        for name, (xs, ys) in sorted(_node_series(samples, key).items()):
+    fig, axes = plt.subplots(4, 1, figsize=(9, 8), sharex=True)
+    values: list[Callable[[dict[str, Any]], float | None]] = [
+        lambda n: n.get("rss_mib"), lambda n: n.get("fds"), _own_fds, lambda n: n.get("tasks"),
+    ]  # fmt: skip
+    labels = ("RSS (MiB)", "open fds", "fds beyond\nclients, Redis", "asyncio tasks")
+    for ax, value, label in zip(axes, values, labels, strict=True):
+        for name, (xs, ys) in sorted(_node_series(samples, value).items()):
             ax.plot(xs, ys, ".", markersize=2, label=name)
         ax.set_ylabel(label)
         _faults(ax, results)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -31,6 +32,36 @@ def proc_stats(pid: int) -> dict[str, float]:
     )
     cpu = (int(stat[11]) + int(stat[12])) / CLOCK_TICKS
     return {"rss_mib": rss / 1024, "fds": float(fds), "cpu_s": cpu}
+
+
+def peer_sockets(tcp_tables: str, inodes: set[int], port: int) -> int:
+    """How many of `inodes` are TCP sockets whose remote end is `port`, read from the
+    text of /proc/net/tcp and tcp6 (addresses in hex; the inode is the tenth field)."""
+    count = 0
+    for line in tcp_tables.splitlines():
+        fields = line.split()
+        if len(fields) < 10 or ":" not in fields[2] or not fields[9].isdigit():
+            continue  # a header line
+        if int(fields[2].rsplit(":", 1)[1], 16) == port and int(fields[9]) in inodes:
+            count += 1
+    return count
+
+
+def sockets_to(pid: int, port: int) -> float | None:
+    """Open TCP sockets of a process to a local `port` (its Redis connections); None if
+    the process is gone."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+        tables = "".join(Path(f"/proc/{pid}/net/{t}").read_text() for t in ("tcp", "tcp6"))
+    except OSError:
+        return None
+    inodes: set[int] = set()
+    for fd in fds:
+        with contextlib.suppress(OSError):  # closed since the listing (the listing's own fd)
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if link.startswith("socket:["):
+                inodes.add(int(link[8:-1]))
+    return float(peer_sockets(tables, inodes, port))
 
 
 async def node_metrics(url: str) -> dict[str, float]:

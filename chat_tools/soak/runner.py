@@ -15,21 +15,23 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from chat_service.backends.redis_clients import ClientOptions
+
 from ..backoff import Backoff
 from ..clients import ChatClient
 from ..localcluster import LocalCluster
 from ..procs import RedisServer
 from . import faults
-from .leak import Trend, judge
+from .leak import Trend, judge, node_trends
 from .ledger import Ledger
 from .people import Person, World
-from .probe import cpu_percent, node_metrics, proc_stats, redis_stats
+from .probe import cpu_percent, node_metrics, proc_stats, redis_stats, sockets_to
 from .proxy import BlackHoleProxy
 from .schedule import FAULTS, Fault, make_schedule
 
 FREEZE_BEFORE = 6.0  # churn pauses this long before a fault: longer than the presence grace
 MEASURE_FOR = 90.0  # the longest a fault's recovery is waited for
-REDIS_POOL = 64.0  # chat_service.backends.redis.make_client's max_connections
+REDIS_POOL = ClientOptions().max_connections  # each node's pool of Redis connections
 NOISE_WINDOW = 30.0  # presence events this long after a fault are blamed on it
 
 
@@ -363,6 +365,7 @@ class Soak:
                     "tasks": gauges.get("chat_asyncio_tasks"),
                     "connections": gauges.get("chat_connections"),
                     "rooms": gauges.get("chat_rooms"),
+                    "redis_sockets": sockets_to(node.process.pid, self.redis.port),
                 })  # fmt: skip
                 previous[key] = stats
             redis_proc = proc_stats(self.redis.process.pid)
@@ -446,15 +449,7 @@ class Soak:
                 if "rss_mib" in n and s["t"] - first_seen[n["pid"]] >= self.cfg.warmup:
                     runs.setdefault(n["pid"], []).append(n)
             longest = max(runs.values(), key=len, default=[])
-            name = f"node{i + 1}"
-            trends.append(judge(f"{name} rss_mib", [n["rss_mib"] for n in longest], 0.10, 8.0))
-            # A node's fds follow its connections, which drift back to a restarted node as
-            # people reconnect: the fds beyond one per connection are what must stay flat,
-            # give or take its Redis pool, which fills up to 64 sockets on demand.
-            spare = [n["fds"] - n["connections"] for n in longest if n["connections"] is not None]
-            trends.append(judge(f"{name} fds_beyond_connections", spare, 0.20, REDIS_POOL + 8))
-            tasks = [n["tasks"] for n in longest if n["tasks"] is not None]
-            trends.append(judge(f"{name} asyncio_tasks", tasks, 0.20, 20.0))
+            trends.extend(node_trends(f"node{i + 1}", longest, REDIS_POOL))
         redis = [s["redis"] for s in quiet if "live_keys" in s["redis"]]
         trends.append(judge("redis live_keys", [r["live_keys"] for r in redis], 0.20, 20.0))
         trends.append(judge("redis channels", [r["channels"] for r in redis], 0.20, 5.0))

@@ -66,3 +66,13 @@ def test_new_epoch_restarts_ids() -> None:
     show(ledger, "r", [("a", 1), ("a", 2), ("a", 3), ("b", 1), ("b", 2)])
     verdict = ledger.check({"r": "b"})
     assert (0, 0, 0) == (verdict.lost, verdict.duplicates, verdict.order_breaks)
+
+
+def test_duplicate_example_names_the_text_and_its_first_showing() -> None:
+    """A text shown under two ids says which id showed it first."""
+    ledger = Ledger()
+    acked(ledger, "r", "a", range(1, 2))
+    view = ledger.view("r")
+    view.shown.extend([("a", 1, "p/1"), ("a", 2, "p/1")])
+    verdict = ledger.check({"r": "a"})
+    assert ["duplicate r a:2 'p/1' (first shown as a:1)"] == verdict.examples

@@ -17,3 +17,12 @@ def test_shown_message_overrides_since() -> None:
     member = ResilientClient(["http://127.0.0.1:1"], "r", "n", since={"id": 3, "epoch": "e"})
     member._show({"room": "r", "id": 9, "epoch": "e", "text": "y"})
     assert (9, "e") == (member.last_id, member.epoch)
+
+
+def test_client_ids_differ_between_tabs_of_one_person() -> None:
+    """A reloaded tab (same key) never reuses an earlier tab's client_id: the server
+    would answer its new message with the old one."""
+    first = ResilientClient(["http://127.0.0.1:1"], "r", "n", key="k" * 24)
+    second = ResilientClient(["http://127.0.0.1:1"], "r", "n", key="k" * 24)
+    ids = [first.next_client_id(), first.next_client_id(), second.next_client_id()]
+    assert 3 == len(set(ids))

@@ -32,17 +32,9 @@ function storage() {
   }
 }
 
-function tabStorage() {
-  try {
-    return globalThis.sessionStorage ?? null;
-  } catch {
-    return null;
-  }
-}
-
 const body = document.body;
 // Identity on: null until start() has a token; the token's claims name the user.
-const tokens = pageTokens(body, location, history, tabStorage());
+const tokens = pageTokens(body, location, history);
 let who = null;
 let isSignedOut = false;
 const limits = {

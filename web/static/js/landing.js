@@ -18,15 +18,7 @@ const nameError = document.getElementById("name-error");
 const roomError = byId("room-error");
 const roomList = byId("active-rooms");
 const roomStatus = byId("active-rooms-status");
-const tokens = pageTokens(document.body, location, history, tabStorage());
-
-function tabStorage() {
-  try {
-    return globalThis.sessionStorage ?? null;
-  } catch {
-    return null;
-  }
-}
+const tokens = pageTokens(document.body, location, history);
 
 function openRoom(room, name) {
   if (tokens !== null) {

@@ -132,11 +132,20 @@ export class TokenSource {
   }
 }
 
+/** sessionStorage, or null where the browser refuses access to it. */
+export function tabStorage() {
+  try {
+    return globalThis.sessionStorage ?? null;
+  } catch {
+    return null;
+  }
+}
+
 /**
  * The page's token source with identity on (null with identity off): the fragment's
- * token, if any, is taken first.
+ * token, if any, is taken first. `storage` is this tab's sessionStorage by default.
  */
-export function pageTokens(body, location, history, storage) {
+export function pageTokens(body, location, history, storage = tabStorage()) {
   if (body.dataset.identity !== "on") return null;
   const tokens = new TokenSource({ url: body.dataset.tokenUrl ?? "", storage });
   const fromFragment = takeFragmentToken(location, history);

@@ -15,6 +15,7 @@ from .appkeys import METRICS, RUNTIME, SERVICE, SETTINGS, TEMPLATES, VERIFIER
 from .backends import open_backend
 from .config import Settings
 from .delivery import Delivery
+from .http_metrics import time_requests
 from .metrics import Metrics
 from .node import NodeRuntime, new_node_id
 from .rooms import LocalRooms
@@ -51,7 +52,7 @@ def create_app(
         ws_compression=settings.ws_compression,
     )
     manager = transport.manager
-    delivery = Delivery(transport, store.backlog)
+    delivery = Delivery(transport, store.backlog, on_latency=metrics.observe_delivery)
     bus.set_handlers(delivery.on_event, delivery.refill)
     rooms = LocalRooms(bus, delivery)
     service = ChatService(settings, store, rooms)
@@ -76,7 +77,8 @@ def create_app(
 
     metrics.add_live(live)
 
-    app = web.Application(middlewares=[security_headers])
+    # Outermost first: the timer includes the headers middleware's work.
+    app = web.Application(middlewares=[time_requests, security_headers])
     root = web_dir(settings.web_dir)
     app[SETTINGS] = settings
     app[METRICS] = metrics

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from .backends.base import Backlog
-from .backends.wire import RoomEvent
+from .backends.wire import RoomEvent, message_ts
 from .domain.ordering import RoomFeed, Verdict
 
 logger = logging.getLogger(__name__)
 BacklogFetcher = Callable[[str, int], Awaitable[Backlog]]
+LatencyObserver = Callable[[float], None]
 
 
 class Connections(Protocol):
@@ -40,9 +42,18 @@ class Connections(Protocol):
 class Delivery:
     """Applies each room's ordered feed to the local connections of that room."""
 
-    def __init__(self, connections: Connections, fetch_backlog: BacklogFetcher) -> None:
+    def __init__(
+        self,
+        connections: Connections,
+        fetch_backlog: BacklogFetcher,
+        *,
+        on_latency: LatencyObserver | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.connections = connections
         self._fetch = fetch_backlog
+        self._on_latency = on_latency
+        self._clock = clock  # wall clock: a message's ts is the appending node's wall clock
         self.feeds: dict[str, RoomFeed] = {}
         self._held: dict[str, dict[str, list[tuple[str, str]]]] = {}
         self._refilling: dict[str, list[RoomEvent]] = {}
@@ -157,8 +168,14 @@ class Delivery:
     def _deliver(self, room: str, feed: RoomFeed, epoch: str, msg_id: int, raw: str) -> None:
         if epoch != feed.epoch:
             self._enter_all(room, feed.reset(epoch))
-        self.connections.broadcast(room, "message", raw)
+        sent = self.connections.broadcast(room, "message", raw)
         self._enter_all(room, feed.delivered(epoch, msg_id, raw))
+        if sent and self._on_latency is not None:
+            # One observation per broadcast, not per recipient: they share the moment.
+            ts = message_ts(raw)
+            if ts is not None:
+                # Two nodes' clocks may differ a little: a negative age counts as zero.
+                self._on_latency(max(0.0, self._clock() - ts / 1000.0))
 
     def _enter_all(self, room: str, sids: list[str]) -> None:
         for sid in sids:

@@ -13,6 +13,7 @@ with these encoders byte for byte.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import orjson
@@ -38,6 +39,19 @@ def message_id(raw: str) -> int:
     if not raw.startswith('{"id":'):
         raise ValueError("not a stored message")
     return int(raw[6 : raw.index(",", 6)])
+
+
+_TOP_LEVEL_TS = re.compile(r',"ts":([0-9]+)')
+
+
+def message_ts(raw: str) -> int | None:
+    """The `ts` of a stored message without parsing its JSON, or None if it has none.
+
+    The first `,"ts":` is the top-level field: it follows room, name and text, and a JSON
+    string value cannot hold that sequence unescaped (its quote would be `\\"`).
+    """
+    found = _TOP_LEVEL_TS.search(raw)
+    return int(found.group(1)) if found else None
 
 
 def parse_message(raw: str | bytes) -> Message:

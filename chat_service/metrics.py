@@ -95,6 +95,13 @@ class Metrics:
             buckets=DELIVERY_BUCKETS,
             registry=r,
         )
+        self.ack_latency = Histogram(
+            "chat_ack_latency_seconds",
+            "From a client event's arrival to its acknowledgement being ready, by event",
+            ["event"],
+            buckets=DELIVERY_BUCKETS,
+            registry=r,
+        )
         self.http_duration = Histogram(
             "chat_http_request_duration_seconds",
             "Time to answer an HTTP request, by route pattern (Socket.IO not included)",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -142,7 +143,9 @@ def register(
     sio = transport.sio
 
     def wrap(event: str, handler: Handler) -> Callable[..., Awaitable[dict[str, Any]]]:
-        async def on_event(sid: str, *args: Any) -> dict[str, Any]:
+        ack_latency = metrics.ack_latency.labels(event)  # the child, looked up once
+
+        async def answer(sid: str, *args: Any) -> dict[str, Any]:
             metrics.events.labels(event).inc()
             try:
                 if len(args) == 1:
@@ -165,6 +168,13 @@ def register(
             if event == "send_message" and not reply.get("duplicate"):
                 metrics.messages.inc()
             return dict(reply)
+
+        async def on_event(sid: str, *args: Any) -> dict[str, Any]:
+            started = time.perf_counter()
+            try:
+                return await answer(sid, *args)
+            finally:
+                ack_latency.observe(time.perf_counter() - started)
 
         return on_event
 

@@ -106,3 +106,21 @@ class TestModerationActions:
             "# HELP chat_moderation_actions_total Moderation actions and server-API writes" in text
         )
         assert "# TYPE chat_moderation_actions_total counter" in text
+
+
+class TestAckLatency:
+    async def test_by_event(self, client: TestClient[Any, Any]) -> None:
+        """Every acknowledged event is timed once under its own name, errors included."""
+        ann = await ChatClient("ann").connect(str(client.make_url("/")).rstrip("/"))
+        try:
+            await ann.call("join", {"room": "lobby", "name": "ann"})
+            await ann.call("send_message", {"room": "lobby", "text": "hi"})
+            refused = await ann.call("send_message", {"room": "lobby", "text": ""})
+            assert not refused["ok"]
+        finally:
+            await ann.close()
+        found = await samples(client, "chat_ack_latency_seconds")
+        counts = {
+            s.labels["event"]: s.value for s in found if s.name == "chat_ack_latency_seconds_count"
+        }
+        assert (1.0, 2.0) == (counts["join"], counts["send_message"])

@@ -15,6 +15,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from chat_service import __version__
 from chat_service.config import SettingsError, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -172,6 +173,15 @@ class TestNodeSettings:
             )
             plain = {v["name"] for v in container(target)["env"] if "value" in v}
             assert {"CHAT_REDIS_URL"} == plain
+
+    def test_no_service_links(self) -> None:
+        """No CHAT_PORT=tcp://... from the `chat` Service's links reaches the node's settings."""
+        pod = one("base", "Deployment")["spec"]["template"]["spec"]
+        assert False is pod["enableServiceLinks"]
+
+    def test_image_is_this_version(self) -> None:
+        """The base deploys the image of the version in this checkout."""
+        assert f"chat-service:{__version__}" == container("base")["image"]
 
 
 class TestProbesAndDrain:

@@ -23,7 +23,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # From one loop turn (a millisecond) to an outage refill (seconds): the fast path's p50 is
 # about 1 ms and a saturated node's p99 tens to hundreds (docs/performance.md).
-DELIVERY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 # A `_created` sample per counter and histogram doubles the page for a value no dashboard
@@ -92,14 +92,14 @@ class Metrics:
         self.delivery_latency = Histogram(
             "chat_delivery_latency_seconds",
             "From a message's append (its ts) to its broadcast to this node's receivers",
-            buckets=DELIVERY_BUCKETS,
+            buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.ack_latency = Histogram(
             "chat_ack_latency_seconds",
             "From a client event's arrival to its acknowledgement being ready, by event",
             ["event"],
-            buckets=DELIVERY_BUCKETS,
+            buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.http_duration = Histogram(

@@ -20,8 +20,8 @@ from .node import NodeRuntime, new_node_id
 from .rooms import LocalRooms
 from .routes import make_templates, security_headers, setup_routes, web_dir
 from .service import ChatService
-from .sockets import register
-from .transport import FALLBACKS, make_server
+from .sockets import client_ip, register
+from .transport import FALLBACKS, SessionLimits, make_server
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,15 @@ def create_app(
         ping_timeout=settings.ping_timeout,
         json=wirejson,
         ws_compression=settings.ws_compression,
+    )
+    transport.guard_sessions(
+        SessionLimits(
+            max_per_ip=settings.max_connections_per_ip,
+            connect_timeout=settings.connect_timeout,
+            max_refusals=settings.max_connect_refusals,
+        ),
+        ip_of=lambda environ: client_ip(environ, settings.trust_forwarded),
+        on_refused=lambda reason: metrics.refused.labels(reason).inc(),
     )
     manager = transport.manager
     delivery = Delivery(transport, store.backlog)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -57,7 +56,8 @@ def _internal() -> dict[str, Any]:
 
 
 class ConnectionGate:
-    """Admits connections (per-IP limit) and cleans up after them."""
+    """Admits connections (identity) and cleans up after them. The per-address limit is
+    on Engine.IO sessions, before any CONNECT (transport.guard)."""
 
     def __init__(
         self,
@@ -70,7 +70,6 @@ class ConnectionGate:
         self.metrics = metrics
         self.settings = settings
         self.transport = transport
-        self.per_ip: Counter[str] = Counter()
         self.verifier = settings.verifier()
         self._expiries: dict[str, asyncio.TimerHandle] = {}
         self._closing: set[asyncio.Future[None]] = set()
@@ -104,14 +103,6 @@ class ConnectionGate:
     async def connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         identity = self._authenticate(auth)
         ip = client_ip(environ, self.settings.trust_forwarded)
-        limit = self.settings.max_connections_per_ip
-        if limit and self.per_ip[ip] >= limit:
-            self.metrics.refused.labels("per_ip_limit").inc()
-            logger.info("refused connection from %s: %d already open", ip, self.per_ip[ip])
-            raise socketio.exceptions.ConnectionRefusedError(
-                "Too many connections from your address."
-            )
-        self.per_ip[ip] += 1
         self.service.connect(sid, ip, identity)
         if identity is not None:
             self._close_at_expiry(sid, identity)
@@ -123,11 +114,6 @@ class ConnectionGate:
         expiry = self._expiries.pop(sid, None)
         if expiry is not None:
             expiry.cancel()
-        conn = self.service.connections.get(sid)
-        if conn is not None:
-            self.per_ip[conn.ip] -= 1
-            if self.per_ip[conn.ip] <= 0:
-                del self.per_ip[conn.ip]
         try:
             await self.service.disconnect(sid)
         except Exception:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,7 +21,7 @@ from .node import NodeRuntime, new_node_id
 from .rooms import LocalRooms
 from .routes import make_templates, security_headers, setup_routes, web_dir
 from .service import ChatService
-from .sockets import client_ip, register
+from .sockets import client_ip, register, same_origin
 from .transport import FALLBACKS, SessionLimits, make_server
 
 logger = logging.getLogger(__name__)
@@ -28,8 +29,8 @@ logger = logging.getLogger(__name__)
 
 def _cors(settings: Settings) -> Any:
     origins = settings.allowed_origins
-    if origins is None:
-        return None  # python-engineio: same origin (or no Origin header) only
+    if origins is None:  # same origin (or no Origin header) only
+        return functools.partial(same_origin, trust_forwarded=settings.trust_forwarded)
     return "*" if origins == "*" else list(origins)
 
 
@@ -85,7 +86,7 @@ def create_app(
 
     metrics.add_live(live)
 
-    app = web.Application(middlewares=[security_headers])
+    app = web.Application(middlewares=[security_headers, transport.body_limit])
     root = web_dir(settings.web_dir)
     app[SETTINGS] = settings
     app[METRICS] = metrics

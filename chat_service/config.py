@@ -57,7 +57,6 @@ class Settings:
     connect_timeout: float = 10.0
     max_connect_refusals: int = 3
     http_keepalive_timeout: float = 15.0
-    http_header_timeout: float = 10.0
     metrics_token: str | None = field(default=None, repr=False)
     ping_interval: float = 5.0
     ping_timeout: float = 5.0
@@ -96,7 +95,7 @@ class Settings:
         for f in fields(self):
             if not f.repr:
                 value = getattr(self, f.name)
-                shown.append(f"{f.name}={'<hidden>' if value else None!r}")
+                shown.append(f"{f.name}={'<hidden>' if value else 'None'}")
             elif f.name == "redis_url" and self.redis_url:
                 shown.append(f"redis_url={redact_url(self.redis_url)!r}")
             else:
@@ -173,8 +172,8 @@ ENV_HELP: dict[str, str] = {
     "CONNECT before it is closed",
     "max_connect_refusals": "refused Socket.IO CONNECTs (bad token) after which the "
     "Engine.IO session is closed",
-    "http_keepalive_timeout": "seconds an idle keep-alive HTTP connection stays open",
-    "http_header_timeout": "seconds a client has to send a request's line and headers",
+    "http_keepalive_timeout": "seconds an HTTP connection may wait for a complete request "
+    "line and headers (a new one, or one idle after a response) before it is closed",
     "metrics_token": "bearer token /metrics requires (Authorization: Bearer ...); unset: "
     "/metrics is open, for nodes reached only from the internal network",
     "ping_interval": "seconds between Engine.IO pings (a stalled client is noticed "
@@ -348,7 +347,6 @@ def _parse_field(name: str, raw: str) -> Any:
         "connect_timeout": lambda r: _float(name, r, minimum=0.5),
         "max_connect_refusals": lambda r: _int(name, r, minimum=1),
         "http_keepalive_timeout": lambda r: _float(name, r, minimum=0.5),
-        "http_header_timeout": lambda r: _float(name, r, minimum=0.5),
         "metrics_token": _parse_metrics_token,
         "ping_interval": lambda r: _float(name, r, minimum=1.0),
         "ping_timeout": lambda r: _float(name, r, minimum=1.0),

@@ -51,6 +51,22 @@ def client_ip(environ: dict[str, Any], trust_forwarded: bool) -> str:
     return str(remote)
 
 
+def same_origin(origin: str | None, environ: dict[str, Any], *, trust_forwarded: bool) -> bool:
+    """The default origin rule: the page's own origin, as the request's `Host` names it.
+
+    `X-Forwarded-Host` / `X-Forwarded-Proto` name it instead only behind a trusted proxy
+    (CHAT_TRUST_FORWARDED): otherwise any client could claim any origin as its own.
+    """
+    if origin is None:
+        return True  # not a browser: origins do not apply
+    scheme = str(environ.get("wsgi.url_scheme", "http"))
+    host = str(environ.get("HTTP_HOST", ""))
+    if trust_forwarded:
+        scheme = str(environ.get("HTTP_X_FORWARDED_PROTO", scheme)).split(",")[0].strip()
+        host = str(environ.get("HTTP_X_FORWARDED_HOST", host)).split(",")[0].strip()
+    return bool(host) and origin == f"{scheme}://{host}"
+
+
 def _internal() -> dict[str, Any]:
     return ChatError("internal", "Something went wrong on the server.").to_ack()
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import socketio
+from aiohttp import web
 from engineio import async_socket
 
 from ..errors import ChatError
@@ -166,6 +167,27 @@ class Transport:
         eio_sid = self.manager.eio_sid_from_sid(sid, NAMESPACE)
         if eio_sid is not None:
             await close_session(self.sio.eio, eio_sid)
+
+    @web.middleware
+    async def body_limit(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """An Engine.IO POST longer than the packet limit is answered 413 here.
+
+        python-engineio would disconnect the session and wait for its CLOSE packet to be
+        polled before answering, which a client busy posting never does: no answer at all.
+        """
+        limit = self.sio.eio.max_http_buffer_size
+        if (
+            request.method == "POST"
+            and request.path.startswith("/socket.io/")
+            and (request.content_length or 0) > limit
+        ):
+            raise web.HTTPRequestEntityTooLarge(
+                max_size=limit,
+                actual_size=request.content_length or 0,
+                headers={"Connection": "close"},
+            )
+        response: web.StreamResponse = await handler(request)
+        return response
 
     def guard_sessions(
         self,

@@ -161,7 +161,15 @@ class TestFloods:
             await extra.open()
         await extra.close()
         await socks[0].close()
-        again = await RawSocket(node.url).open()  # a slot was freed
+        async with asyncio.timeout(5):  # a slot is freed once the node has seen the close
+            while True:
+                again = RawSocket(node.url)
+                try:
+                    await again.open()
+                    break
+                except aiohttp.WSServerHandshakeError:
+                    await again.close()
+                    await asyncio.sleep(0.05)
         await again.close()
         for s in socks[1:]:
             await s.close()

@@ -158,7 +158,8 @@ ENV_HELP: dict[str, str] = {
     "node_timeout": "seconds after which a silent node's members are removed",
     "log_level": "logging level",
     "log_format": "text or json",
-    "max_connections_per_ip": "open connections allowed per client IP; 0 turns it off",
+    "max_connections_per_ip": "open Engine.IO sessions allowed per client IP (counted before "
+    "any Socket.IO CONNECT); 0 turns it off",
     "trust_forwarded": "take the client IP from X-Forwarded-For (only behind a trusted proxy)",
     "max_queue_bytes": "bytes queued for one slow client before it is disconnected",
     "max_packet_bytes": "largest Engine.IO packet accepted from a client",

@@ -70,6 +70,20 @@ class TestHookedNames:
         assert "del self.sockets[sid]" in source and "self._unauthorized(" in source
         assert ["self", "eio_sid", "namespace"] == params(socketio.AsyncManager.sid_from_eio_sid)
 
+    def test_aiohttp_keepalive_bounds_a_request_in_waiting(self) -> None:
+        """runner.http_limits relies on aiohttp arming `keepalive_timeout` when a connection
+        opens, and closing it then if no complete request arrived (silent and dribbling
+        clients alike); engineio's POST body limit on `max_http_buffer_size`."""
+        from aiohttp import web_protocol
+
+        opened = inspect.getsource(web_protocol.RequestHandler.connection_made)
+        assert "self._keepalive_handle = loop.call_at(" in opened
+        fired = inspect.getsource(web_protocol.RequestHandler._process_keepalive)
+        assert "self._waiter and not self._waiter.done()" in fired and "force_close()" in fired
+        assert "keepalive_timeout" in params(web_protocol.RequestHandler.__init__)
+        post = inspect.getsource(async_socket.AsyncSocket.handle_post_request)
+        assert "self.server.max_http_buffer_size" in post
+
     def test_engineio_socket(self) -> None:
         """AsyncSocket methods FastSocket overrides or calls, and its queue."""
         assert ["self", "ws"] == params(async_socket.AsyncSocket._websocket_handler)

@@ -81,7 +81,7 @@ class Limits:
         name: str,
         sid: str,
         typing: bool,
-        seated: Callable[[str, str], bool],
+        seated: Callable[[str, str, str], str | None],
     ) -> None:
         """Show the user's typing state to the room now, later (a timer), or not at all."""
         interval = self.settings.typing_interval
@@ -101,15 +101,16 @@ class Limits:
         if send is not None:
             await self.store.publish_typing(room, name, sid, send)
 
-    def _fire(self, key: tuple[str, str], seated: Callable[[str, str], bool]) -> None:
+    def _fire(self, key: tuple[str, str], seated: Callable[[str, str, str], str | None]) -> None:
         gate = self._gates.get(key)
         state = gate.fire(self._now()) if gate is not None else None
         if state is None:
             return
-        room = key[0]
-        name, sid = self._typists[key]
-        if not seated(room, sid):
-            return  # it left: its presence event says the rest
+        room, user = key
+        name, last_sid = self._typists[key]
+        sid = seated(room, user, last_sid)
+        if sid is None:
+            return  # the user left: its presence event says the rest
         task = asyncio.get_running_loop().create_task(self._send(room, name, sid, state))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)

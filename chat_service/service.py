@@ -294,10 +294,17 @@ class ChatService:
         await self.limits.typing(room, seat.user, seat.name, sid, typing, self._seated)
         return {"ok": True}
 
-    def _seated(self, room: str, sid: str) -> bool:
-        """Whether a connection still sits in a room (a held typing state is sent only then)."""
+    def _seated(self, room: str, user: str, sid: str) -> str | None:
+        """A connection of `user` still in `room` (`sid` if it is): a held typing state is
+        sent only while the user is there, skipping that connection."""
         conn = self.connections.get(sid)
-        return conn is not None and room in conn.rooms
+        if conn is not None and room in conn.rooms:
+            return sid
+        for other in self.connections.values():  # rare: the typist's tab left meanwhile
+            seat = other.rooms.get(room)
+            if seat is not None and seat.user == user:
+                return other.sid
+        return None
 
     async def history(
         self, sid: str | None, payload: Any, viewer: Identity | None = None

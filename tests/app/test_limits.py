@@ -119,3 +119,27 @@ class TestTyping:
         await watcher.wait_for(lambda: len(watcher.of("typing")) == 1)
         await asyncio.sleep(0.3)
         assert [True] == [t["typing"] for t in watcher.of("typing")]
+
+    async def test_held_false_survives_the_typing_tab_leaving(
+        self, served: Callable[..., Any], clients: Connect
+    ) -> None:
+        """true then false inside the interval, then that tab leaves while the user's other
+        tab stays: the observer still gets the final false; with no tab left, none."""
+        node: ServedApp = await served(make_settings(typing_interval=0.5))
+        tabs = [await clients(node.url, f"tab{i}") for i in range(2)]
+        watcher = await clients(node.url, "watcher")
+        for tab in tabs:
+            await tab.call("join", {"room": "lobby", "name": "t", "key": KEY})
+        await watcher.call("join", {"room": "lobby", "name": "w"})
+        await tabs[0].call("typing", {"room": "lobby", "typing": True})
+        await tabs[0].call("typing", {"room": "lobby", "typing": False})
+        await tabs[0].call("leave", {"room": "lobby"})
+        await watcher.wait_for(lambda: len(watcher.of("typing")) == 2)
+        assert [True, False] == [t["typing"] for t in watcher.of("typing")]
+        await asyncio.sleep(0.6)
+        await tabs[1].call("typing", {"room": "lobby", "typing": True})
+        await tabs[1].call("typing", {"room": "lobby", "typing": False})
+        await tabs[1].call("leave", {"room": "lobby"})
+        await watcher.wait_for(lambda: len(watcher.of("user_left")) == 1)
+        await asyncio.sleep(0.8)
+        assert [True, False, True] == [t["typing"] for t in watcher.of("typing")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,16 +22,16 @@ from .node import NodeRuntime, new_node_id
 from .rooms import LocalRooms
 from .routes import make_templates, security_headers, setup_routes, web_dir
 from .service import ChatService
-from .sockets import register
-from .transport import FALLBACKS, make_server
+from .sockets import client_ip, register, same_origin
+from .transport import FALLBACKS, SessionLimits, make_server
 
 logger = logging.getLogger(__name__)
 
 
 def _cors(settings: Settings) -> Any:
     origins = settings.allowed_origins
-    if origins is None:
-        return None  # python-engineio: same origin (or no Origin header) only
+    if origins is None:  # same origin (or no Origin header) only
+        return functools.partial(same_origin, trust_forwarded=settings.trust_forwarded)
     return "*" if origins == "*" else list(origins)
 
 
@@ -50,6 +51,15 @@ def create_app(
         ping_timeout=settings.ping_timeout,
         json=wirejson,
         ws_compression=settings.ws_compression,
+    )
+    transport.guard_sessions(
+        SessionLimits(
+            max_per_ip=settings.max_connections_per_ip,
+            connect_timeout=settings.connect_timeout,
+            max_refusals=settings.max_connect_refusals,
+        ),
+        ip_of=lambda environ: client_ip(environ, settings.trust_forwarded),
+        on_refused=lambda reason: metrics.refused.labels(reason).inc(),
     )
     manager = transport.manager
     delivery = Delivery(transport, store.backlog, on_latency=metrics.observe_delivery)
@@ -78,7 +88,7 @@ def create_app(
     metrics.add_live(live)
 
     # Outermost first: the timer includes the headers middleware's work.
-    app = web.Application(middlewares=[time_requests, security_headers])
+    app = web.Application(middlewares=[time_requests, security_headers, transport.body_limit])
     root = web_dir(settings.web_dir)
     app[SETTINGS] = settings
     app[METRICS] = metrics

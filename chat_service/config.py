@@ -33,12 +33,12 @@ class Settings:
 
     host: str = "0.0.0.0"
     port: int = 5000
-    redis_url: str | None = None
+    redis_url: str | None = None  # may carry a password: shown redacted by __repr__
     redis_prefix: str = "chat:"
     redis_min_replicas: int = 0
     redis_tls_ca_file: str | None = None
     redis_tls_verify: bool = True
-    redis_sentinel_password: str | None = None
+    redis_sentinel_password: str | None = field(default=None, repr=False)
     history_size: int = 100
     max_text: int = 2000
     rate_limit: RateLimit | None = field(default_factory=lambda: RateLimit(20, 10.0))
@@ -50,7 +50,14 @@ class Settings:
     trust_forwarded: bool = False
     max_queue_bytes: int = 1_048_576
     max_packet_bytes: int = 1_000_000
-    typing_interval: float = 1.0
+    typing_interval: float = 2.0
+    join_limit: RateLimit | None = field(default_factory=lambda: RateLimit(5, 10.0))
+    connection_join_limit: RateLimit | None = field(default_factory=lambda: RateLimit(100, 10.0))
+    max_rooms_per_connection: int = 50
+    connect_timeout: float = 10.0
+    max_connect_refusals: int = 3
+    http_keepalive_timeout: float = 15.0
+    metrics_token: str | None = field(default=None, repr=False)
     ping_interval: float = 5.0
     ping_timeout: float = 5.0
     shutdown_timeout: float = 8.0
@@ -81,6 +88,19 @@ class Settings:
                 f"CHAT_MAX_TEXT={self.max_text} needs packets of up to {needed} bytes but "
                 f"CHAT_MAX_PACKET_BYTES is {self.max_packet_bytes}: raise it or lower the limit"
             )
+
+    def __repr__(self) -> str:
+        """Every field but the secrets (repr=False), and the Redis URL without its password."""
+        shown = []
+        for f in fields(self):
+            if not f.repr:
+                value = getattr(self, f.name)
+                shown.append(f"{f.name}={'<hidden>' if value else 'None'}")
+            elif f.name == "redis_url" and self.redis_url:
+                shown.append(f"redis_url={redact_url(self.redis_url)!r}")
+            else:
+                shown.append(f"{f.name}={getattr(self, f.name)!r}")
+        return f"Settings({', '.join(shown)})"
 
     def verifier(self) -> TokenVerifier | None:
         """The token verifier when identity is on (a secret or a public key is set)."""
@@ -138,11 +158,25 @@ ENV_HELP: dict[str, str] = {
     "node_timeout": "seconds after which a silent node's members are removed",
     "log_level": "logging level",
     "log_format": "text or json",
-    "max_connections_per_ip": "open connections allowed per client IP; 0 turns it off",
+    "max_connections_per_ip": "open Engine.IO sessions allowed per client IP (counted before "
+    "any Socket.IO CONNECT); 0 turns it off",
     "trust_forwarded": "take the client IP from X-Forwarded-For (only behind a trusted proxy)",
     "max_queue_bytes": "bytes queued for one slow client before it is disconnected",
     "max_packet_bytes": "largest Engine.IO packet accepted from a client",
-    "typing_interval": "seconds between typing broadcasts per connection and room",
+    "typing_interval": "seconds between typing events others see, per user and room (a "
+    "change in between is delayed, so the latest state shows within it); 0 turns it off",
+    "join_limit": "COUNT/SECONDS joins per user and room (re-joins of a room the connection "
+    "is in are free); 0 turns it off",
+    "connection_join_limit": "COUNT/SECONDS joins per connection; 0 turns it off",
+    "max_rooms_per_connection": "rooms one connection may be in at once",
+    "connect_timeout": "seconds an Engine.IO session may stay open without a Socket.IO "
+    "CONNECT before it is closed",
+    "max_connect_refusals": "refused Socket.IO CONNECTs (bad token) after which the "
+    "Engine.IO session is closed",
+    "http_keepalive_timeout": "seconds an HTTP connection may wait for a complete request "
+    "line and headers (a new one, or one idle after a response) before it is closed",
+    "metrics_token": "bearer token /metrics requires (Authorization: Bearer ...); unset: "
+    "/metrics is open, for nodes reached only from the internal network",
     "ping_interval": "seconds between Engine.IO pings (a stalled client is noticed "
     "within ping_interval + ping_timeout)",
     "ping_timeout": "seconds an Engine.IO ping waits for its answer",
@@ -164,6 +198,8 @@ ENV_HELP: dict[str, str] = {
 # How a default reads where it is not simply its value (`--help`, the README's table).
 _DEFAULT_TEXT: dict[str, str] = {
     "rate_limit": "20/10",
+    "join_limit": "5/10",
+    "connection_join_limit": "100/10",
     "allowed_origins": "same origin",
     "web_dir": "the package's copy",
     "ws_compression": "off",
@@ -231,17 +267,28 @@ def _bool(name: str, raw: str) -> bool:
     raise SettingsError(f"{env_name(name)} must be true or false, got {raw!r}")
 
 
-def parse_rate_limit(raw: str) -> RateLimit | None:
+def parse_rate_limit(raw: str, name: str = "rate_limit") -> RateLimit | None:
     """'20/10' -> 20 per 10 s; '0' -> off."""
     text = raw.strip()
     if text == "0":
         return None
     count_text, sep, seconds_text = text.partition("/")
     if not sep:
-        raise SettingsError(f"CHAT_RATE_LIMIT must be COUNT/SECONDS or 0, got {raw!r}")
-    count = _int("rate_limit", count_text, minimum=1)
-    seconds = _float("rate_limit", seconds_text, minimum=0.001)
+        raise SettingsError(f"{env_name(name)} must be COUNT/SECONDS or 0, got {raw!r}")
+    count = _int(name, count_text, minimum=1)
+    seconds = _float(name, seconds_text, minimum=0.001)
     return RateLimit(count, seconds)
+
+
+def redact_url(url: str) -> str:
+    """A URL with the password of its user part replaced (for repr and logs)."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, hosts = rest.rpartition("@")
+    if not sep or not at:
+        return url
+    user, colon, _password = userinfo.partition(":")
+    hidden = f"{user}:***" if colon else "***"
+    return f"{scheme}://{hidden}@{hosts}"
 
 
 def parse_origins(raw: str) -> tuple[str, ...] | Literal["*"] | None:
@@ -295,6 +342,13 @@ def _parse_field(name: str, raw: str) -> Any:
         "max_queue_bytes": lambda r: _int(name, r, minimum=1024),
         "max_packet_bytes": lambda r: _int(name, r, minimum=1024, maximum=100_000_000),
         "typing_interval": lambda r: _float(name, r, minimum=0.0),
+        "join_limit": lambda r: parse_rate_limit(r, name),
+        "connection_join_limit": lambda r: parse_rate_limit(r, name),
+        "max_rooms_per_connection": lambda r: _int(name, r, minimum=1),
+        "connect_timeout": lambda r: _float(name, r, minimum=0.5),
+        "max_connect_refusals": lambda r: _int(name, r, minimum=1),
+        "http_keepalive_timeout": lambda r: _float(name, r, minimum=0.5),
+        "metrics_token": _parse_metrics_token,
         "ping_interval": lambda r: _float(name, r, minimum=1.0),
         "ping_timeout": lambda r: _float(name, r, minimum=1.0),
         "shutdown_timeout": lambda r: _float(name, r, minimum=0.0),
@@ -310,6 +364,16 @@ def _parse_field(name: str, raw: str) -> Any:
         "ws_compression": lambda r: _bool(name, r),
     }
     return parsers[name](raw)
+
+
+def _parse_metrics_token(raw: str) -> str | None:
+    """Unset or at least 16 characters: a short token is guessable over the network."""
+    token = raw.strip()
+    if not token:
+        return None
+    if len(token) < 16:
+        raise SettingsError("CHAT_METRICS_TOKEN must be at least 16 characters")
+    return token
 
 
 def _parse_prefix(raw: str) -> str:

@@ -55,3 +55,17 @@ class BackendUnavailable(ChatError):
         self, message: str = "The chat backend is unavailable; try again shortly."
     ) -> None:
         super().__init__("unavailable", message)
+
+
+class RateLimited(ChatError):
+    """`rate_limited`, saying when trying again may succeed (`retry_after_ms`), if known."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__("rate_limited", message)
+        self.retry_after_ms = None if retry_after is None else max(1, round(retry_after * 1000))
+
+    def to_ack(self) -> dict[str, Any]:
+        ack = super().to_ack()
+        if self.retry_after_ms is not None:
+            ack["error"]["retry_after_ms"] = self.retry_after_ms
+        return ack

@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 import time
+from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -18,6 +19,48 @@ from aiohttp.abc import AbstractAccessLogger
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 # Probes and scrapes that succeed say nothing an operator needs at INFO.
 QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+# Every control character (C0, DEL, C1), the separators some viewers break lines at
+# (U+2028, U+2029) and the bidi controls become escapes in the text format; a backslash
+# is doubled so an escape in the output always means one in the input.
+_ESCAPES = {i: f"\\x{i:02x}" for i in [*range(0x20), *range(0x7F, 0xA0)]}
+_ESCAPES |= {0x5C: "\\\\", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+_ESCAPES |= {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+# Bidi controls reorder what a terminal shows ("Trojan Source"): escaped as well.
+_ESCAPES |= {i: f"\\u{i:04x}" for i in [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F)]}
+_ESCAPES |= {i: f"\\u{i:04x}" for i in range(0x2066, 0x206A)}
+
+
+def escape(text: str) -> str:
+    """One log line stays one line, and carries no terminal escape or NUL."""
+    return text.translate(_ESCAPES)
+
+
+class TextFormatter(logging.Formatter):
+    """`time LEVEL logger: message`, every field escaped: whatever a client put in a path,
+    a name or a header cannot forge a line or drive the reader's terminal.
+
+    A traceback keeps its lines, each indented (a line of a record never starts with
+    white space), with every other control character escaped.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        fields = dict(vars(record))
+        fields["message"] = escape(record.message)
+        fields["name"] = escape(record.name)
+        fields["levelname"] = escape(record.levelname)
+        return self._style._fmt % fields
+
+    def formatException(self, ei: Any) -> str:
+        lines = super().formatException(ei).split("\n")
+        return "\n".join("    " + escape(line) for line in lines)
+
+    def formatStack(self, stack_info: str) -> str:
+        return "\n".join("    " + escape(line) for line in stack_info.split("\n"))
 
 
 def _jsonable(value: object) -> object:
@@ -112,7 +155,7 @@ def setup_logging(level: str, fmt: str) -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -18,9 +19,10 @@ from .errors import ChatError
 from .identity import Identity, Unauthorized, bearer
 from .metrics import CONTENT_TYPE
 
+# connect-src 'self' covers the page's own ws:/wss: origin (CSP Level 3): no other host.
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self' ws: wss:{token_origin}; frame-ancestors 'none'; base-uri 'self'; "
+    "connect-src 'self'{token_origin}; frame-ancestors 'none'; base-uri 'self'; "
     "form-action 'self'; object-src 'none'"
 )
 
@@ -191,22 +193,39 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    """Open unless CHAT_METRICS_TOKEN is set; then only for `Authorization: Bearer TOKEN`."""
+    token = request.app[SETTINGS].metrics_token
+    if token is not None:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return _api_error(ChatError("unauthorized", "/metrics needs its bearer token."))
     body = request.app[METRICS].render()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
 @web.middleware
 async def security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
-    response: web.StreamResponse = await handler(request)
-    if not request.path.startswith("/socket.io") and not response.prepared:
-        headers = security_headers_for(request.app[SETTINGS].auth_token_url)
-        for header, value in headers.items():
-            response.headers.setdefault(header, value)
-        if request.path.startswith("/static/"):
-            # ES modules import each other without a version in the URL: revalidate them
-            # so a deploy never mixes old and new modules.
-            response.headers.setdefault("Cache-Control", "no-cache")
+    """The hardening headers on every answer but Engine.IO's, raised ones (404, 405,
+    301) included."""
+    try:
+        response: web.StreamResponse = await handler(request)
+    except web.HTTPException as exc:
+        _harden(request, exc)
+        raise
+    _harden(request, response)
     return response
+
+
+def _harden(request: web.Request, response: web.StreamResponse) -> None:
+    if request.path.startswith("/socket.io") or response.prepared:
+        return
+    headers = security_headers_for(request.app[SETTINGS].auth_token_url)
+    for header, value in headers.items():
+        response.headers.setdefault(header, value)
+    if request.path.startswith("/static/"):
+        # ES modules import each other without a version in the URL: revalidate them
+        # so a deploy never mixes old and new modules.
+        response.headers.setdefault("Cache-Control", "no-cache")
 
 
 def setup_routes(app: web.Application, root: Path) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
+from typing import Any
 
 from aiohttp import web
 
@@ -29,11 +30,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     # left are requests in flight and transports whose peer is slow to hang up.
     handler_grace = min(1.0, settings.shutdown_timeout)
     runner = web.AppRunner(
-        app,
-        handle_signals=False,
-        shutdown_timeout=handler_grace,
-        access_log_class=AccessLog,
-        access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
+        app, handle_signals=False, shutdown_timeout=handler_grace, **http_limits(settings)
     )
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
@@ -47,6 +44,25 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     except TimeoutError:
         logger.warning("drain did not finish in time; exiting anyway")
     logger.info("stopped")
+
+
+def http_limits(settings: Settings) -> dict[str, Any]:
+    """What aiohttp's request handler is given against slow and oversized clients.
+
+    aiohttp arms `keepalive_timeout` when a connection opens and again after each
+    response, and closes the connection if no complete request line and headers arrived
+    by then: one bound for a silent socket, a client dribbling its headers, and an idle
+    keep-alive connection (its default, 3630 s, assumes a proxy in front). A request in
+    progress (a long poll, a websocket) is not affected. Lines and header fields keep
+    aiohttp's 8190-byte caps (an over-long one is answered 400).
+    """
+    return {
+        "keepalive_timeout": settings.http_keepalive_timeout,
+        "max_line_size": 8190,
+        "max_field_size": 8190,
+        "access_log_class": AccessLog,
+        "access_log": logging.getLogger("aiohttp.access") if settings.access_log else None,
+    }
 
 
 def bound_address(runner: web.AppRunner, settings: Settings) -> tuple[str, int]:

@@ -25,10 +25,11 @@ from .domain.models import (
     RoomsReply,
     SendReply,
 )
-from .domain.ratelimit import TokenBucket, TypingThrottle
+from .domain.ratelimit import TokenBucket, Window
 from .domain.users import join_key, user_for_connection, user_for_key, user_for_subject
-from .errors import ChatError
+from .errors import ChatError, RateLimited
 from .identity import Identity
+from .limits import Limits
 from .rooms import LocalRooms
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class Connection:
     bucket: TokenBucket | None
     identity: Identity | None = None  # what its token proved, when identity is on
     rooms: dict[str, Seat] = field(default_factory=dict)
-    typing: dict[str, TypingThrottle] = field(default_factory=dict)
+    joins: Window | None = None  # the connection's join allowance
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -80,6 +81,7 @@ class ChatService:
         self.store = store
         self.rooms = rooms
         self.connections: dict[str, Connection] = {}
+        self.limits = Limits(settings, store)
         self._orphans: set[tuple[str, str]] = set()  # (room, sid) whose unseat must be retried
         # False while draining: the node already unseated all its connections in one step.
         self.release_on_disconnect = True
@@ -89,6 +91,7 @@ class ChatService:
         limit = self.settings.rate_limit
         bucket = TokenBucket(limit.count, limit.seconds) if limit else None
         conn = Connection(sid=sid, ip=ip, bucket=bucket, identity=identity)
+        conn.joins = self.limits.connection_joins()
         self.connections[sid] = conn
         return conn
 
@@ -145,7 +148,6 @@ class ChatService:
 
     async def _drop_local(self, conn: Connection, room: str) -> None:
         conn.rooms.pop(room, None)
-        conn.typing.pop(room, None)
         await self.rooms.exit(room, conn.sid)
 
     def _user(self, conn: Connection, key: str | None) -> str:
@@ -172,7 +174,7 @@ class ChatService:
             return v.display_name(data.get("name"))
         if data.get("name") is not None:
             asked = v.display_name(data.get("name"))
-            if asked.casefold() != conn.identity.name.casefold():
+            if v.name_key(asked) != v.name_key(conn.identity.name):
                 raise ChatError("invalid_name", "Your name is the one in your token.")
         return conn.identity.name
 
@@ -189,7 +191,9 @@ class ChatService:
         async with conn.lock:
             member = room in conn.rooms
             user = conn.rooms[room].user if member else self._user(conn, key)
+            take_back = _no_admission
             if not member:
+                take_back = self.limits.admit_join(conn.rooms, conn.joins, room, user)
                 await self.rooms.enter(room, sid)
             try:
                 result = await self.store.join(
@@ -197,10 +201,12 @@ class ChatService:
                 )
             except NameTaken:
                 if not member:
+                    take_back()
                     await self.rooms.exit(room, sid)
                 raise ChatError("name_taken", "That name is already in use in this room.") from None
             except BaseException:
                 if not member:
+                    take_back()
                     await self.rooms.exit(room, sid)
                 raise
             admit = _no_admission
@@ -252,7 +258,8 @@ class ChatService:
             raise ChatError("not_in_room", "Join the room before sending to it.")
         bucket = conn.bucket
         if bucket is not None and not bucket.try_take(time.monotonic()):
-            raise ChatError("rate_limited", "You are sending too fast; wait a moment.")
+            wait = bucket.wait(time.monotonic())
+            raise RateLimited("You are sending too fast; wait a moment.", wait)
         try:
             appended = await self.store.append_message(room, seat.name, text, now_ms(), client_id)
         except BaseException:
@@ -284,10 +291,20 @@ class ChatService:
         seat = conn.rooms.get(room)
         if seat is None:
             raise ChatError("not_in_room", "Join the room first.")
-        throttle = conn.typing.setdefault(room, TypingThrottle(self.settings.typing_interval))
-        if throttle.allow(typing, time.monotonic()):
-            await self.store.publish_typing(room, seat.name, sid, typing)
+        await self.limits.typing(room, seat.user, seat.name, sid, typing, self._seated)
         return {"ok": True}
+
+    def _seated(self, room: str, user: str, sid: str) -> str | None:
+        """A connection of `user` still in `room` (`sid` if it is): a held typing state is
+        sent only while the user is there, skipping that connection."""
+        conn = self.connections.get(sid)
+        if conn is not None and room in conn.rooms:
+            return sid
+        for other in self.connections.values():  # rare: the typist's tab left meanwhile
+            seat = other.rooms.get(room)
+            if seat is not None and seat.user == user:
+                return other.sid
+        return None
 
     async def history(
         self, sid: str | None, payload: Any, viewer: Identity | None = None

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -53,12 +52,29 @@ def client_ip(environ: dict[str, Any], trust_forwarded: bool) -> str:
     return str(remote)
 
 
+def same_origin(origin: str | None, environ: dict[str, Any], *, trust_forwarded: bool) -> bool:
+    """The default origin rule: the page's own origin, as the request's `Host` names it.
+
+    `X-Forwarded-Host` / `X-Forwarded-Proto` name it instead only behind a trusted proxy
+    (CHAT_TRUST_FORWARDED): otherwise any client could claim any origin as its own.
+    """
+    if origin is None:
+        return True  # not a browser: origins do not apply
+    scheme = str(environ.get("wsgi.url_scheme", "http"))
+    host = str(environ.get("HTTP_HOST", ""))
+    if trust_forwarded:
+        scheme = str(environ.get("HTTP_X_FORWARDED_PROTO", scheme)).split(",")[0].strip()
+        host = str(environ.get("HTTP_X_FORWARDED_HOST", host)).split(",")[0].strip()
+    return bool(host) and origin == f"{scheme}://{host}"
+
+
 def _internal() -> dict[str, Any]:
     return ChatError("internal", "Something went wrong on the server.").to_ack()
 
 
 class ConnectionGate:
-    """Admits connections (per-IP limit) and cleans up after them."""
+    """Admits connections (identity) and cleans up after them. The per-address limit is
+    on Engine.IO sessions, before any CONNECT (transport.guard)."""
 
     def __init__(
         self,
@@ -71,7 +87,6 @@ class ConnectionGate:
         self.metrics = metrics
         self.settings = settings
         self.transport = transport
-        self.per_ip: Counter[str] = Counter()
         self.verifier = settings.verifier()
         self._expiries: dict[str, asyncio.TimerHandle] = {}
         self._closing: set[asyncio.Future[None]] = set()
@@ -105,14 +120,6 @@ class ConnectionGate:
     async def connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         identity = self._authenticate(auth)
         ip = client_ip(environ, self.settings.trust_forwarded)
-        limit = self.settings.max_connections_per_ip
-        if limit and self.per_ip[ip] >= limit:
-            self.metrics.refused.labels("per_ip_limit").inc()
-            logger.info("refused connection from %s: %d already open", ip, self.per_ip[ip])
-            raise socketio.exceptions.ConnectionRefusedError(
-                "Too many connections from your address."
-            )
-        self.per_ip[ip] += 1
         self.service.connect(sid, ip, identity)
         if identity is not None:
             self._close_at_expiry(sid, identity)
@@ -124,11 +131,6 @@ class ConnectionGate:
         expiry = self._expiries.pop(sid, None)
         if expiry is not None:
             expiry.cancel()
-        conn = self.service.connections.get(sid)
-        if conn is not None:
-            self.per_ip[conn.ip] -= 1
-            if self.per_ip[conn.ip] <= 0:
-                del self.per_ip[conn.ip]
         try:
             await self.service.disconnect(sid)
         except Exception:

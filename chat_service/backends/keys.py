@@ -9,7 +9,7 @@ never loses an entry (see redis.py).
 | --- | --- | --- | --- |
 | `{p}room:{room}:meta` | hash | `seq` (last message id), `epoch` (history generation) | idle TTL |
 | `{p}room:{room}:history` | list | message JSON, oldest first, newest N kept | idle TTL |
-| `{p}room:{room}:names` | hash | name key (case-folded) -> `user\\nname_json` | none |
+| `{p}room:{room}:names` | hash | name key (validation.name_key) -> `user\\nname_json` | none |
 | `{p}room:{room}:users` | hash | user -> name key | none |
 | `{p}room:{room}:seats` | hash | user -> number of its connections in the room | none |
 | `{p}room:{room}:lingering` | zset | user -> ms when its presence grace ends | none |

@@ -6,6 +6,8 @@ import re
 import unicodedata
 from typing import Any
 
+import icu
+
 from ..errors import ChatError
 
 ROOM_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
@@ -40,21 +42,43 @@ def _bad_char(ch: str) -> bool:
     return category in ("Cc", "Cs")
 
 
+# Hangul fillers: letters (Lo) that draw nothing, so "Alice\u3164" looks like "Alice".
+NAME_FILLERS = frozenset("\u115f\u1160\u3164\uffa0")
+
+
+def _bad_name_char(ch: str) -> bool:
+    """Controls and lone surrogates, and what hides in a name: format characters (Cf:
+    zero-width, bidi controls, BOM) and fillers."""
+    return ch in NAME_FILLERS or unicodedata.category(ch) in ("Cc", "Cs", "Cf")
+
+
 def display_name(value: Any) -> str:
-    """Name rule: 1-32 characters after trimming, no control characters."""
+    """Name rule: 1-32 characters after trimming; no control, format or filler characters."""
     if not isinstance(value, str):
         raise ChatError("bad_request", "Field 'name' must be a string.")
     name = value.strip()
     if not name or len(name) > MAX_NAME:
         raise ChatError("invalid_name", f"Names are 1-{MAX_NAME} characters.")
-    if any(_bad_char(ch) for ch in name):
-        raise ChatError("invalid_name", "Names cannot contain control characters.")
+    if any(_bad_name_char(ch) for ch in name):
+        raise ChatError("invalid_name", "Names cannot contain control or invisible characters.")
     return name
 
 
+# ICU's spoof checker: the TR39 skeleton with ICU's confusables data (ICU_VERSION in
+# the lock). Stateless for getSkeleton, so one instance serves every call.
+_SPOOF = icu.SpoofChecker()
+
+
 def name_key(name: str) -> str:
-    """The case-insensitive identity of a display name within a room."""
-    return name.casefold()
+    """THE comparison key of a display name: every match of names (seats in the store,
+    the token's name, moderation, mentions) compares these.
+
+    Unicode TR39's confusable skeleton of the NFKC, case-folded name, so `Bob`/`BOB`
+    and `Alice`/`\u0410lice` (Cyrillic A) clash. A skeleton is for comparing only: it is
+    never shown.
+    """
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    return str(_SPOOF.getSkeleton(0, folded))
 
 
 def message_text(value: Any, max_len: int) -> str:

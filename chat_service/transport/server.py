@@ -7,15 +7,16 @@ import contextvars
 import logging
 import re
 from collections.abc import Callable
-from contextlib import suppress
 from typing import Any
 
 import socketio
+from aiohttp import web
 from engineio import async_socket
 
 from ..errors import ChatError
 from .fastpath import FALLBACKS, NAMESPACE, FastManager, FastSocket, decline_compression
 from .frames import event_packet, sio_room
+from .guard import SessionGuard, SessionLimits, close_session
 
 logger = logging.getLogger(__name__)
 _AFTER_ACK: contextvars.ContextVar[list[Callable[[], None]] | None] = contextvars.ContextVar(
@@ -45,9 +46,15 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
       packet in the log: the client gets bad_request when the packet carries an ack id.
     - Binary packets: the protocol has none; they are answered with bad_request and their
       attachments are dropped instead of being buffered.
+    - Engine.IO sessions pass the `guard` (guard.py) at their handshake, at each CONNECT
+      and when they end.
     """
 
+    guard: SessionGuard | None = None
+
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
+        if self.guard is not None and not self.guard.admit(eio_sid, environ):
+            return False  # python-engineio answers 401 and forgets the session
         sock = self.eio.sockets.get(eio_sid)
         if sock is not None and type(sock) is async_socket.AsyncSocket:
             sock.__class__ = FastSocket  # same state, a cheaper writer loop
@@ -55,6 +62,16 @@ class ChatServer(socketio.AsyncServer):  # type: ignore[misc]
         elif sock is not None and type(sock) is not FastSocket:
             FALLBACKS["socket_class"] += 1
         return await super()._handle_eio_connect(eio_sid, environ)
+
+    async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
+        if self.guard is not None:
+            self.guard.release(eio_sid)
+        await super()._handle_eio_disconnect(eio_sid, reason)
+
+    async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
+        await super()._handle_connect(eio_sid, namespace, data)
+        if self.guard is not None:
+            self.guard.connect_answered(eio_sid)
 
     async def _send_bad_request(self, eio_sid: str, namespace: str | None, ack_id: int) -> None:
         reply = ChatError("bad_request", "Malformed or unsupported packet.").to_ack()
@@ -146,21 +163,40 @@ class Transport:
         self.manager.release_poll(sid)
 
     async def close(self, sid: str) -> None:
-        """Close a connection at the Engine.IO level, so official clients reconnect.
-
-        An Engine.IO CLOSE (not a Socket.IO disconnect, after which clients stay away)
-        is queued without waiting for it to be read: a client that has stopped reading
-        must not hold the node.
-        """
-        eio = self.sio.eio
+        """Close a connection at the Engine.IO level, so official clients reconnect."""
         eio_sid = self.manager.eio_sid_from_sid(sid, NAMESPACE)
-        sock = eio.sockets.get(eio_sid) if eio_sid is not None else None
-        if sock is None:
-            return
-        with suppress(Exception):
-            await sock.close(wait=False, reason=eio.reason.SERVER_DISCONNECT)
-            sock.queue.put_nowait(None)  # the writer ends and closes the websocket
-        eio.sockets.pop(eio_sid, None)
+        if eio_sid is not None:
+            await close_session(self.sio.eio, eio_sid)
+
+    @web.middleware
+    async def body_limit(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """An Engine.IO POST longer than the packet limit is answered 413 here.
+
+        python-engineio would disconnect the session and wait for its CLOSE packet to be
+        polled before answering, which a client busy posting never does: no answer at all.
+        """
+        limit = self.sio.eio.max_http_buffer_size
+        if (
+            request.method == "POST"
+            and request.path.startswith("/socket.io/")
+            and (request.content_length or 0) > limit
+        ):
+            raise web.HTTPRequestEntityTooLarge(
+                max_size=limit,
+                actual_size=request.content_length or 0,
+                headers={"Connection": "close"},
+            )
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    def guard_sessions(
+        self,
+        limits: SessionLimits,
+        ip_of: Callable[[dict[str, Any]], str],
+        on_refused: Callable[[str], None],
+    ) -> None:
+        """Hold Engine.IO sessions to `limits` (guard.py) from now on."""
+        self.sio.guard = SessionGuard(self.sio, limits, ip_of, on_refused)
 
 
 def make_server(

@@ -13,6 +13,7 @@ from chat_service.backends import wire
 from chat_service.backends.keys import ROOM_KEY_KINDS, Keys
 from chat_service.backends.redis import SCRIPTS, RedisStore, load_script
 from chat_service.backends.redis_clients import make_client
+from chat_service.domain.validation import name_key
 from chat_tools.procs import RedisServer
 
 NAMES = ["Ann", 'Zoë "q" \\ / 😀', "tab\tname", "<b>x</b>", "\u2028"]
@@ -108,7 +109,7 @@ class TestPresence:
         """user_joined / user_left from Lua equal wire.presence_payload's bytes."""
         pubsub, _ = await listen(store, "lobby")
         await store.join("lobby", "u1", name, "s1", None, None, 1000, 50)
-        record = await store.client.hget(store.keys.names("lobby"), name.casefold())
+        record = await store.client.hget(store.keys.names("lobby"), name_key(name))
         await store.leave("lobby", "s1", 2000, grace=False)
         joined, left = (wire.RoomEvent.decode(e) for e in await drain(pubsub, 2))
         assert wire.name_record("u1", name) == record

@@ -116,6 +116,10 @@ class TestLoad:
             ({"CHAT_LOG_FORMAT": "xml"}, "CHAT_LOG_FORMAT must be text or json"),
             ({"CHAT_TRUST_FORWARDED": "maybe"}, "CHAT_TRUST_FORWARDED must be true or false"),
             ({"CHAT_WS_COMPRESSION": "gzip"}, "CHAT_WS_COMPRESSION must be true or false"),
+            ({"CHAT_JOIN_LIMIT": "5"}, "CHAT_JOIN_LIMIT must be COUNT/SECONDS or 0"),
+            ({"CHAT_MAX_ROOMS_PER_CONNECTION": "0"}, "CHAT_MAX_ROOMS_PER_CONNECTION must be at"),
+            ({"CHAT_METRICS_TOKEN": "short"}, "CHAT_METRICS_TOKEN must be at least 16"),
+            ({"CHAT_CONNECT_TIMEOUT": "0"}, "CHAT_CONNECT_TIMEOUT must be a finite number"),
         ],
     )
     def test_bad_values(self, env: dict[str, str], fragment: str) -> None:
@@ -123,6 +127,53 @@ class TestLoad:
         with pytest.raises(SettingsError) as info:
             load_settings(env=env)
         assert fragment in str(info.value)
+
+    def test_limits(self) -> None:
+        """The v3 bounds default to the contract's and are read from the environment."""
+        default = load_settings(env={})
+        assert (2.0, RateLimit(5, 10.0), RateLimit(100, 10.0), 50, None) == (
+            default.typing_interval,
+            default.join_limit,
+            default.connection_join_limit,
+            default.max_rooms_per_connection,
+            default.metrics_token,
+        )
+        s = load_settings(
+            env={
+                "CHAT_JOIN_LIMIT": "0",
+                "CHAT_CONNECTION_JOIN_LIMIT": "10/1",
+                "CHAT_MAX_ROOMS_PER_CONNECTION": "7",
+                "CHAT_CONNECT_TIMEOUT": "3",
+                "CHAT_MAX_CONNECT_REFUSALS": "2",
+                "CHAT_HTTP_KEEPALIVE_TIMEOUT": "4",
+                "CHAT_METRICS_TOKEN": "t" * 16,
+            }
+        )
+        assert (None, RateLimit(10, 1.0), 7, 3.0, 2, 4.0, "t" * 16) == (
+            s.join_limit,
+            s.connection_join_limit,
+            s.max_rooms_per_connection,
+            s.connect_timeout,
+            s.max_connect_refusals,
+            s.http_keepalive_timeout,
+            s.metrics_token,
+        )
+
+    def test_repr_hides_secrets(self) -> None:
+        """repr(Settings) names no password, secret or token, but says which are set."""
+        s = load_settings(
+            env={
+                "CHAT_REDIS_URL": "redis+sentinel://app:hunter2pass@h1:26379,h2:26379/m/0",
+                "CHAT_REDIS_SENTINEL_PASSWORD": "sentinelpass",
+                "CHAT_AUTH_SECRET": "x" * 40,
+                "CHAT_METRICS_TOKEN": "metricstoken1234",
+            }
+        )
+        text = repr(s)
+        for secret in ("hunter2pass", "sentinelpass", "x" * 40, "metricstoken1234"):
+            assert secret not in text
+        assert "redis+sentinel://app:***@h1:26379,h2:26379/m/0" in text
+        assert "metrics_token=<hidden>" in text and "auth_public_key=None" in text
 
     def test_empty_redis_url_means_memory(self) -> None:
         """An empty CHAT_REDIS_URL is the same as unset."""

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
+import unicodedata
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
+from hypothesis import given
+from hypothesis import strategies as st
 
-from chat_service.logs import AccessLog, JsonFormatter, NodeField, setup_logging, tag_node
+from chat_service.logs import (
+    AccessLog,
+    JsonFormatter,
+    NodeField,
+    TextFormatter,
+    escape,
+    setup_logging,
+    tag_node,
+)
 
 
 def _record(msg: str = "joined", **extra: object) -> logging.LogRecord:
@@ -136,3 +148,52 @@ class TestAccessLog:
         log, capture = access
         log.log(make_mocked_request("GET", path), web.Response(status=status), 0.001)
         assert [level] == [r.levelno for r in capture.records]
+
+
+class TestTextFormatter:
+    @pytest.mark.parametrize(
+        ("raw_path", "shown"),
+        [
+            ("/rooms/x%0A2026-01-01 INFO forged: admin logged in", "/rooms/x\\n2026-01-01 INFO"),
+            ("/rooms/%1b[31mred", "/rooms/\\x1b[31mred"),
+            ("/rooms/a%00b", "/rooms/a\\x00b"),
+            ("/rooms/a%0Db", "/rooms/a\\rb"),
+            ("/rooms/%E2%80%AEevil", "/rooms/\\u202eevil"),
+            ("/rooms/back%5Cslash", "/rooms/back\\\\slash"),
+        ],
+    )
+    def test_access_line_from_a_hostile_path_stays_one_line(
+        self, access: tuple[AccessLog, _Capture], raw_path: str, shown: str
+    ) -> None:
+        """A decoded path with a newline, an ESC, a NUL or a bidi override is escaped:
+        one line, no control character, the escape visible."""
+        log, capture = access
+        log.log(make_mocked_request("GET", raw_path), _Sent(), 0.001)
+        line = TextFormatter().format(capture.records[0])
+        assert 1 == len(line.splitlines())
+        assert not any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in line)
+        assert shown in line
+
+    def test_json_format_is_unaffected(self, access: tuple[AccessLog, _Capture]) -> None:
+        """The JSON format keeps the path as it was (JSON escapes it by itself)."""
+        log, capture = access
+        log.log(make_mocked_request("GET", "/rooms/x%0Ay%1b"), _Sent(), 0.001)
+        line = JsonFormatter().format(capture.records[0])
+        assert (1, "/rooms/x\ny\x1b") == (len(line.splitlines()), json.loads(line)["path"])
+
+    def test_traceback_lines_are_indented(self) -> None:
+        """An exception whose message holds a newline cannot start a line of its own."""
+        try:
+            raise ValueError("bad\n2026-01-01 00:00:00 INFO forged: x\x1b[2J")
+        except ValueError:
+            record = logging.LogRecord("x", logging.ERROR, "f", 1, "failed", None, sys.exc_info())
+        lines = TextFormatter().format(record).splitlines()
+        assert all(line.startswith("    ") for line in lines[1:])
+        assert "\x1b" not in "".join(lines)
+
+    @given(st.text())
+    def test_escape_leaves_no_control_character(self, text: str) -> None:
+        """Whatever the text, its escape has no C0/C1 control, separator or bidi control."""
+        escaped = escape(text)
+        assert not any(unicodedata.category(ch) == "Cc" for ch in escaped)
+        assert not set(escaped) & {"\u2028", "\u2029", "\u202e", "\u2066"}

@@ -39,6 +39,7 @@ class TestHookedNames:
             ("_handle_eio_message", ["self", "eio_sid", "data"]),
             ("_handle_event", ["self", "eio_sid", "namespace", "id", "data"]),
             ("_handle_eio_connect", ["self", "eio_sid", "environ"]),
+            ("_handle_eio_disconnect", ["self", "eio_sid", "reason"]),
             ("_handle_ack", ["self", "eio_sid", "namespace", "id", "data"]),
             ("_handle_connect", ["self", "eio_sid", "namespace", "data"]),
             ("_send_packet", ["self", "eio_sid", "pkt"]),
@@ -57,6 +58,31 @@ class TestHookedNames:
         assert isinstance(server._binary_packet, dict)
         assert server.reason.CLIENT_DISCONNECT and server.eio.reason.SERVER_DISCONNECT
         assert isinstance(server.eio.sockets, dict)
+
+    def test_engineio_refuses_a_false_connect(self) -> None:
+        """SessionGuard refuses a handshake by returning False from the Engine.IO connect
+        event: python-engineio then forgets the socket and answers 401; the guard finds a
+        session's Socket.IO connection by `sid_from_eio_sid`."""
+        import engineio
+
+        source = inspect.getsource(engineio.AsyncServer._handle_connect)
+        assert "ret is not None and ret is not True" in source
+        assert "del self.sockets[sid]" in source and "self._unauthorized(" in source
+        assert ["self", "eio_sid", "namespace"] == params(socketio.AsyncManager.sid_from_eio_sid)
+
+    def test_aiohttp_keepalive_bounds_a_request_in_waiting(self) -> None:
+        """runner.http_limits relies on aiohttp arming `keepalive_timeout` when a connection
+        opens, and closing it then if no complete request arrived (silent and dribbling
+        clients alike); engineio's POST body limit on `max_http_buffer_size`."""
+        from aiohttp import web_protocol
+
+        opened = inspect.getsource(web_protocol.RequestHandler.connection_made)
+        assert "self._keepalive_handle = loop.call_at(" in opened
+        fired = inspect.getsource(web_protocol.RequestHandler._process_keepalive)
+        assert "self._waiter and not self._waiter.done()" in fired and "force_close()" in fired
+        assert "keepalive_timeout" in params(web_protocol.RequestHandler.__init__)
+        post = inspect.getsource(async_socket.AsyncSocket.handle_post_request)
+        assert "self.server.max_http_buffer_size" in post
 
     def test_engineio_socket(self) -> None:
         """AsyncSocket methods FastSocket overrides or calls, and its queue."""

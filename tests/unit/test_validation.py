@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chat_service.domain import validation as v
 from chat_service.errors import ChatError
@@ -54,10 +57,76 @@ class TestName:
         """The limit applies after trimming."""
         assert "x" * 32 == v.display_name("  " + "x" * 32 + "  ")
 
-    def test_name_key_is_case_insensitive(self) -> None:
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            "Ali\u200bce",  # zero-width space
+            "Alice\u2060",  # word joiner
+            "\ufeffAlice",  # BOM
+            "Alice\u3164",  # Hangul filler
+            "\u115fAlice",
+            "Al\u1160ice",
+            "Alice\uffa0",
+            "\u202eecilA",  # right-to-left override
+            "Alice\u2066",  # bidi isolate
+            "Al\u00adice",  # soft hyphen
+            "Alice\U000e0041",  # tag character
+        ],
+    )
+    def test_invisible_and_format_characters(self, raw: str) -> None:
+        """Format characters (Cf), bidi controls and fillers are invalid_name (v3)."""
+        assert "invalid_name" == code_of(v.display_name, raw)
+
+    @given(st.text(min_size=1, max_size=8).filter(lambda t: t.strip() == t))
+    def test_names_with_hidden_characters_are_refused(self, text: str) -> None:
+        """Any name holding a Cc, Cf, Cs or filler character is refused; any other
+        of 1-32 code points is accepted as it is."""
+        hidden = any(
+            unicodedata.category(ch) in ("Cc", "Cf", "Cs") or ch in v.NAME_FILLERS for ch in text
+        )
+        if hidden:
+            assert "invalid_name" == code_of(v.display_name, text)
+        else:
+            assert text == v.display_name(text)
+
+
+class TestNameKey:
+    def test_case_insensitive(self) -> None:
         """Case variants share one identity."""
         assert v.name_key("ALICE") == v.name_key("alice") == v.name_key("Alice")
         assert v.name_key("STRASSE") == v.name_key("straße")
+
+    @pytest.mark.parametrize(
+        "lookalike",
+        [
+            "\u0410lice",  # Cyrillic A
+            "\u0430lice",  # Cyrillic a
+            "Al\u0456ce",  # Cyrillic i
+            "\uff21lice",  # fullwidth A (NFKC)
+            "\U0001d400lice",  # mathematical bold A (NFKC)
+            "A\u217cice",  # Roman numeral fifty (l)
+        ],
+    )
+    def test_confusables_clash(self, lookalike: str) -> None:
+        """Names that look like Alice share Alice's key (TR39 skeleton of NFKC + case fold)."""
+        assert v.name_key("Alice") == v.name_key(lookalike)
+
+    @pytest.mark.parametrize(("a", "b"), [("Alice", "Alicia"), ("Bob", "Rob"), ("Zoë", "Zoe")])
+    def test_different_names_stay_apart(self, a: str, b: str) -> None:
+        """Names that only share letters do not clash."""
+        assert v.name_key(a) != v.name_key(b)
+
+    @given(st.text(min_size=1, max_size=16))
+    def test_key_ignores_case_and_compatibility_forms(self, text: str) -> None:
+        """A name, its case fold, its upper case and its NFKC form share one key."""
+        key = v.name_key(text)
+        assert key == v.name_key(text.casefold()) == v.name_key(text.upper())
+        assert key == v.name_key(unicodedata.normalize("NFKC", text))
+
+    @given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=16))
+    def test_plain_lower_case_latin_is_its_own_key(self, text: str) -> None:
+        """Plain lower-case ASCII letters need no mapping (except "rn" that looks like "m")."""
+        assert text.replace("m", "rn") == v.name_key(text).replace("m", "rn")
 
 
 class TestText:

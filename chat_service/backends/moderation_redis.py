@@ -48,6 +48,7 @@ class RedisModeration:
 
     client: RedisClient
     keys: Keys
+    node_id: str
     sharded: bool
     _moderation_scripts: dict[str, AsyncScript] | None = None
 
@@ -84,7 +85,8 @@ class RedisModeration:
         user: str | None = None,
     ) -> Removed | None:
         k = self.keys
-        nodes = sorted(str(n) for n in await self._cmd("moderate", "SMEMBERS", k.nodes))
+        registered = await self._cmd("moderate", "SMEMBERS", k.nodes)
+        nodes = sorted({str(n) for n in registered} | {self.node_id})
         keys = [*k.presence_keys(room), k.bans(room), k.subs(room)]
         keys += [k.conns(room, node) for node in nodes]
         till, sub, tail = KICK, "", ""

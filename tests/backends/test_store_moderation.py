@@ -93,12 +93,22 @@ class TestKick:
         """Seats held through two nodes both go; the user rejoins through either, counted once."""
         a = await subscribed(await make_node(), "lobby")
         b = await subscribed(await make_node(), "lobby")
+        for node in (a, b):
+            await node.store.heartbeat()  # registered, as a running node is
         await join(a, "lobby", "Ann", "sa", user="kA")
         await join(b, "lobby", "Ann", "sb", user="kA")
         await kick(a, "Ann")
         assert None is await b.store.leave("lobby", "sb", T0, grace=False)
+        fresh = await join(a, "lobby", "Ann", "sc", user="kA", ts=T0 + 1)
         again = await join(b, "lobby", "Ann", "sb", user="kA", ts=T0 + 1)
-        assert (True, True) == (again.seated, again.announced)
+        assert (True, True, True, False) == (
+            fresh.seated,
+            fresh.announced,
+            again.seated,
+            again.announced,
+        )
+        await a.store.leave("lobby", "sc", T0 + 2, grace=False)
+        assert ["Ann"] == await a.store.members("lobby")  # sb still holds a seat
         departure = await b.store.leave("lobby", "sb", T0 + 2, grace=False)
         assert departure is not None and departure.gone
         assert [] == await a.store.members("lobby")

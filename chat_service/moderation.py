@@ -10,6 +10,7 @@ one count of `chat_moderation_actions_total{action}`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -18,7 +19,7 @@ from typing import Any, Protocol
 import orjson
 
 from .backends.base import Ban, BanOrder, EventHandler, Removed
-from .backends.wire import RoomEvent, parse_kicked_control
+from .backends.wire import KickedControl, RoomEvent, parse_kicked_control
 from .domain import moderation as mod
 from .domain import validation as v
 from .domain.models import BanEntry, BanReply, BansReply, MembersReply, OkReply
@@ -48,6 +49,7 @@ class ModerationService:
         self.identity_on = chat.settings.identity_on
         self.outbox = outbox
         self.metrics = metrics
+        self._tasks: set[asyncio.Task[None]] = set()  # removals waiting for a join to finish
 
     # moderators' events ----------------------------------------------------------------
     def _moderator(self, sid: str, room: str) -> tuple[Connection, str]:
@@ -211,26 +213,39 @@ class ModerationService:
 
     async def _apply_kick(self, room: str, payload: str) -> None:
         """Our connections of the removed user leave the room now: told, then dropped
-        before the `user_left` that follows on the feed."""
+        before the `user_left` that follows on the feed. A connection whose seat the kick
+        removed while its join was still finishing is removed once that join is done."""
         try:
-            user, event_json = parse_kicked_control(payload)
+            control = parse_kicked_control(payload)
         except (ValueError, KeyError, TypeError):
             logger.warning("dropped a malformed kicked event in room %s", room)
             return
         for conn in list(self.chat.connections.values()):
             seat = conn.rooms.get(room)
-            if seat is None or seat.user != user:
-                continue
-            self.outbox.send(conn.sid, "kicked", event_json)
-            conn.rooms.pop(room, None)
-            conn.typing.pop(room, None)
-            await self.chat.rooms.exit(room, conn.sid)
-            logger.info(
-                "connection %s removed from room %s by moderation",
-                conn.sid,
-                room,
-                extra={"room": room, "sid": conn.sid},
-            )
+            if seat is not None and seat.user == control.user:
+                await self._remove_local(conn, room, control.event)
+            elif seat is None and conn.sid in control.sids:
+                task = asyncio.create_task(self._remove_after_join(conn, room, control))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _remove_after_join(self, conn: Connection, room: str, control: KickedControl) -> None:
+        async with conn.lock:  # the join holds it until its seat is recorded here
+            seat = conn.rooms.get(room)
+            if seat is not None and seat.user == control.user:
+                await self._remove_local(conn, room, control.event)
+
+    async def _remove_local(self, conn: Connection, room: str, event_json: str) -> None:
+        self.outbox.send(conn.sid, "kicked", event_json)
+        conn.rooms.pop(room, None)
+        conn.typing.pop(room, None)
+        await self.chat.rooms.exit(room, conn.sid)
+        logger.info(
+            "connection %s removed from room %s by moderation",
+            conn.sid,
+            room,
+            extra={"room": room, "sid": conn.sid},
+        )
 
     def control(self) -> Callable[[str, str], Awaitable[int]]:
         """This node's part of node-wide requests."""

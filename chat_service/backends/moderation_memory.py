@@ -77,9 +77,11 @@ class MemoryModeration:
             self._settle_bans(room, ts)
         if state is None or held is None:
             return Removed(user, None, present=False)
-        for seat in [s for s, u in self._seats.items() if s[0] == room and u == user]:
+        seats = [s for s, u in self._seats.items() if s[0] == room and u == user]
+        for seat in seats:
             del self._seats[seat]
-        event = RoomEvent("kicked", state.epoch, 0, "", kicked_control(user, kicked))
+        payload = kicked_control(user, [sid for _, sid in seats], kicked)
+        event = RoomEvent("kicked", state.epoch, 0, "", payload)
         await self._bus.publish(room, event)
         await self._remove_user(room, state, user, ts, skip="")
         return Removed(user, held.name, present=True)

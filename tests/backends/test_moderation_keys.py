@@ -91,7 +91,7 @@ class TestWire:
         await pubsub.aclose()
         assert message is not None
         event = wire.RoomEvent.decode(message["data"])
-        assert ("kicked", "", wire.kicked_control("kA", KICKED)) == (
+        assert ("kicked", "", wire.kicked_control("kA", ["s1"], KICKED)) == (
             event.kind,
             event.skip_sid,
             event.payload,

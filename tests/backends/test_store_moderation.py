@@ -52,7 +52,12 @@ class TestKick:
         await settle(node, 2)
         assert Removed("kA", "Ann", True) == removed
         assert ["kicked", "user_left"] == node.kinds()
-        assert ("kA", KICKED) == parse_kicked_control(node.events[0][1].payload)
+        control = parse_kicked_control(node.events[0][1].payload)
+        assert ("kA", frozenset({"s1", "s2"}), KICKED) == (
+            control.user,
+            control.sids,
+            control.event,
+        )
         assert {"room": "lobby", "name": "Ann", "ts": T0 + 5} == node.payloads()[1]
         assert ["Bob"] == await node.store.members("lobby")
         assert None is await node.store.leave("lobby", "s1", T0 + 6, grace=False)

@@ -30,14 +30,18 @@ if till ~= '-2' then
 end
 if not name_json then return {user, '', 0} end
 
+local sids = {}
 for i = 9, #K do
   local conns = redis.call('HGETALL', K[i])
   for j = 1, #conns, 2 do
-    if conns[j + 1] == user then redis.call('HDEL', K[i], conns[j]) end
+    if conns[j + 1] == user then
+      redis.call('HDEL', K[i], conns[j])
+      table.insert(sids, '"' .. conns[j] .. '"')  -- Socket.IO ids: URL-safe, no escaping
+    end
   end
 end
 local epoch = redis.call('HGET', K[1], 'epoch') or ''
-redis.call(PUBLISH, K[6],
-  'kicked\n' .. epoch .. '\n0\n\n{"user":"' .. user .. '","event":' .. kicked .. '}')
+redis.call(PUBLISH, K[6], 'kicked\n' .. epoch .. '\n0\n\n{"user":"' .. user .. '","sids":['
+  .. table.concat(sids, ',') .. '],"event":' .. kicked .. '}')
 remove_user(K, room, user, ts, '')
 return {user, name_json, 1}

@@ -110,20 +110,9 @@ class RedisModeration:
     async def bans(self, room: str, now: int) -> list[Ban]:
         found = []
         for user, record in (await self._ban_records(room)).items():
-            if not in_force(ban_until(record), now):
-                continue
-            fields = parse_ban(record)
-            found.append(
-                Ban(
-                    user=user,
-                    name=fields.get("name"),  # type: ignore[arg-type]  # JSON: str | None
-                    sub=fields.get("sub"),  # type: ignore[arg-type]
-                    until=fields.get("until"),  # type: ignore[arg-type]
-                    by=str(fields.get("by")),
-                    reason=fields.get("reason"),  # type: ignore[arg-type]
-                    at=int(fields.get("at") or 0),  # type: ignore[call-overload]
-                )
-            )
+            if in_force(ban_until(record), now):
+                b = parse_ban(record)
+                found.append(Ban(user, b.name, b.sub, b.until, b.by, b.reason, b.at))
         return sorted(found, key=lambda b: (b.at, b.user))
 
     async def unban(
@@ -134,11 +123,9 @@ class RedisModeration:
         for holder, record in (await self._ban_records(room)).items():
             if not in_force(ban_until(record), now):
                 continue
-            banned_name = parse_ban(record).get("name")
+            held = parse_ban(record).name  # the name the user held when banned
             if holder == user or (
-                wanted is not None
-                and isinstance(banned_name, str)
-                and key_of(banned_name) == wanted
+                wanted is not None and held is not None and key_of(held) == wanted
             ):
                 pairs += [holder, record]
         if not pairs:

@@ -116,13 +116,35 @@ def ban_until(record: str) -> int | None:
     return None if until == NO_UNTIL else until
 
 
-def parse_ban(record: str) -> dict[str, object]:
-    """The fields of a stored ban: name, sub, by, reason, at, until."""
+@dataclass(frozen=True, slots=True)
+class StoredBan:
+    """A ban record's fields."""
+
+    name: str | None
+    sub: str | None
+    until: int | None
+    by: str
+    reason: str | None
+    at: int
+
+
+def parse_ban(record: str) -> StoredBan:
     head, body = record.split("\n", 1)
-    fields: dict[str, object] = orjson.loads(body)
+    fields = orjson.loads(body)
     until = int(head)
-    fields["until"] = None if until == NO_UNTIL else until
-    return fields
+
+    def text(key: str) -> str | None:
+        value = fields.get(key)
+        return None if value is None else str(value)
+
+    return StoredBan(
+        name=text("name"),
+        sub=text("sub"),
+        until=None if until == NO_UNTIL else until,
+        by=str(fields.get("by", "")),
+        reason=text("reason"),
+        at=int(fields.get("at") or 0),
+    )
 
 
 def kicked_control(user: str, sids: list[str], event_json: str) -> str:

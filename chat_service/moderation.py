@@ -40,6 +40,10 @@ class Outbox(Protocol):
     def close(self, sid: str) -> Awaitable[None]: ...
 
 
+def _sub(conn: Connection) -> str | None:
+    return conn.identity.sub if conn.identity is not None else None
+
+
 class ModerationService:
     """Kicks, bans and disconnects, for moderators' events and the server API."""
 
@@ -73,8 +77,8 @@ class ModerationService:
         room = v.room_name(data.get("room"))
         target = mod.Target(name=v.display_name(data.get("name")))
         reason = mod.reason(data.get("reason"))
-        _, by = self._moderator(sid, room)
-        await self.remove(room, by, target, reason, banned=False)
+        conn, by = self._moderator(sid, room)
+        await self.remove(room, by, target, reason, banned=False, actor=_sub(conn))
         return {"ok": True}
 
     async def ban(self, sid: str, payload: Any) -> BanReply:
@@ -83,16 +87,17 @@ class ModerationService:
         target = mod.Target(name=v.display_name(data.get("name")))
         length = mod.seconds(data.get("seconds"))
         reason = mod.reason(data.get("reason"))
-        _, by = self._moderator(sid, room)
-        until = await self.remove(room, by, target, reason, banned=True, length=length)
+        conn, by = self._moderator(sid, room)
+        actor = _sub(conn)
+        until = await self.remove(room, by, target, reason, banned=True, length=length, actor=actor)
         return {"ok": True, "until": until}
 
     async def unban(self, sid: str, payload: Any) -> OkReply:
         data = v.require_object(payload)
         room = v.room_name(data.get("room"))
         target = mod.target(data, identity_on=self.identity_on, allow_sub=True)
-        _, by = self._moderator(sid, room)
-        await self.lift(room, by, target)
+        conn, by = self._moderator(sid, room)
+        await self.lift(room, by, target, actor=_sub(conn))
         return {"ok": True}
 
     async def bans(self, sid: str, payload: Any) -> BansReply:
@@ -111,8 +116,10 @@ class ModerationService:
         *,
         banned: bool,
         length: int | None = None,
+        actor: str | None = None,
     ) -> int | None:
-        """Kick (or ban) the target from the room; returns the ban's `until`."""
+        """Kick (or ban) the target from the room; returns the ban's `until`. `actor`: the
+        moderator's token sub, for the audit line."""
         now = now_ms()
         until = mod.ban_until(now, length) if banned else None
         event: dict[str, Any] = {"room": room, "by": by}
@@ -134,11 +141,13 @@ class ModerationService:
         if removed is None:
             raise ChatError("not_found", "Nobody by that name or sub is in this room.")
         whom = removed.name or target.name or f"sub {target.sub}"
-        extra = {"until": until} if banned else {}
+        extra: dict[str, Any] = {"actor": actor, "sub": target.sub}
+        if banned:
+            extra["until"] = until
         self.audit("ban" if banned else "kick", by, whom, room, reason, **extra)
         return until
 
-    async def lift(self, room: str, by: str, target: mod.Target) -> None:
+    async def lift(self, room: str, by: str, target: mod.Target, actor: str | None = None) -> None:
         """Unban by name (every ban in force under it) or by sub."""
         now = now_ms()
         if target.sub is not None:
@@ -147,7 +156,8 @@ class ModerationService:
             lifted = await self.store.unban(room, now, name=target.name)
         if not lifted:
             raise ChatError("not_found", "No ban in force has that name or sub.")
-        self.audit("unban", by, target.name or f"sub {target.sub}", room, None, lifted=lifted)
+        whom = target.name or f"sub {target.sub}"
+        self.audit("unban", by, whom, room, None, actor=actor, sub=target.sub, lifted=lifted)
 
     async def list_bans(self, room: str) -> list[BanEntry]:
         return [self._entry(ban) for ban in await self.store.bans(room, now_ms())]

@@ -203,11 +203,9 @@ class TestBan:
             '"Mod" ban "Ann" in room lobby reason "a \\"b\\"\\u2028c"',
             '"Mod" unban "Ann" in room lobby',
         ] == [r.getMessage() for r in lines]
-        assert ("ban", "Mod", "Ann", "lobby") == (
-            lines[0].audit,  # type: ignore[attr-defined]
-            lines[0].by,  # type: ignore[attr-defined]
-            lines[0].target,  # type: ignore[attr-defined]
-            lines[0].room,  # type: ignore[attr-defined]
+        fields = ("audit", "by", "actor", "target", "room", "until")
+        assert ("ban", "Mod", "u-mod", "Ann", "lobby", None) == tuple(
+            getattr(lines[0], f) for f in fields
         )
         from chat_service.appkeys import METRICS
 

@@ -95,7 +95,8 @@ class ModerationService:
     async def unban(self, sid: str, payload: Any) -> OkReply:
         data = v.require_object(payload)
         room = v.room_name(data.get("room"))
-        target = mod.target(data, identity_on=self.identity_on, allow_sub=True)
+        # A `sub` is well-formed here either way: with identity off the event is forbidden.
+        target = mod.target(data, identity_on=True, allow_sub=True)
         conn, by = self._moderator(sid, room)
         await self.lift(room, by, target, actor=_sub(conn))
         return {"ok": True}

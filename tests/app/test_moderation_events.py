@@ -134,6 +134,7 @@ class TestKick:
         assert (await ann.call("join", {"room": "lobby", "name": "Ann"}))["ok"]
         for event in ("kick", "ban", "unban", "bans"):
             assert "forbidden" == error(await ann.call(event, {"room": "lobby", "name": "Ann"}))
+        assert "forbidden" == error(await ann.call("unban", {"room": "lobby", "sub": "u"}))
 
 
 class TestBan:

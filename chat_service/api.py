@@ -64,6 +64,8 @@ async def _body(request: web.Request) -> dict[str, Any]:
         payload = await request.json()
     except ValueError:
         raise ChatError("bad_request", "The body must be a JSON object.") from None
+    except web.HTTPRequestEntityTooLarge:
+        raise ChatError("bad_request", "The body is too large.") from None
     return v.require_object(payload)
 
 

@@ -223,10 +223,13 @@ class TestBadInput:
             "members"
         ]
 
-    async def test_not_json(self, served: Callable[..., Any], http: aiohttp.ClientSession) -> None:
-        """A body that is not JSON is bad_request."""
+    @pytest.mark.parametrize("body", [b"{", b"", b"\xff", b'{"name": "' + b"x" * 2_000_000 + b'"}'])
+    async def test_not_json(
+        self, served: Callable[..., Any], http: aiohttp.ClientSession, body: bytes
+    ) -> None:
+        """A body that is not JSON, or too large to read, is bad_request."""
         node: ServedApp = await served(node_settings())
-        async with http.post(node.url + "/api/rooms/lobby/kick", data=b"{", headers=AUTH) as r:
+        async with http.post(node.url + "/api/rooms/lobby/kick", data=body, headers=AUTH) as r:
             assert (400, "bad_request") == (r.status, (await r.json())["error"]["code"])
 
     async def test_sub_with_identity_off(

@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 import orjson
 
-from .backends.base import Ban, BanOrder, EventHandler, Removed
+from .backends.base import Ban, BanOrder, EventHandler, Removed, ResubscribeHandler
 from .backends.wire import KickedControl, RoomEvent, parse_kicked_control
 from .domain import moderation as mod
 from .domain import validation as v
@@ -236,9 +236,40 @@ class ModerationService:
             if seat is not None and seat.user == control.user:
                 await self._remove_local(conn, room, control.event)
             elif seat is None and conn.sid in control.sids:
-                task = asyncio.create_task(self._remove_after_join(conn, room, control))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._spawn(self._remove_after_join(conn, room, control))
+
+    def resubscribed(self, on_resubscribed: ResubscribeHandler) -> ResubscribeHandler:
+        """After an outage of the room's feed: besides the refill, remove the local
+        connections that a kick removed meanwhile (their `kicked` event was missed)."""
+
+        async def on_room_resubscribed(room: str) -> None:
+            await on_resubscribed(room)
+            self._spawn(self._remove_missed(room))  # off the bus listener: a Redis call
+
+        return on_room_resubscribed
+
+    async def _remove_missed(self, room: str) -> None:
+        """Local seats whose kick this node did not hear of: told and removed now."""
+        seats = {
+            conn.sid: seat.user
+            for conn in list(self.chat.connections.values())
+            if (seat := conn.rooms.get(room)) is not None
+        }
+        try:
+            missed = await self.store.missed_kicks(room, seats)
+        except ChatError:
+            logger.warning("checking room %s for missed kicks failed", room)
+            return
+        for sid, control in missed.items():
+            conn = self.chat.connections.get(sid)
+            seat = conn.rooms.get(room) if conn is not None else None
+            if conn is not None and seat is not None and seat.user == control.user:
+                await self._remove_local(conn, room, control.event)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _remove_after_join(self, conn: Connection, room: str, control: KickedControl) -> None:
         async with conn.lock:  # the join holds it until its seat is recorded here

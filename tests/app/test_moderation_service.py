@@ -17,6 +17,32 @@ async def forward(room: str, event: RoomEvent) -> None:
     raise AssertionError(f"a kicked event reached delivery: {event}")
 
 
+class TestMissedKick:
+    async def test_resubscribed_room_removes_what_a_kick_removed(self) -> None:
+        """A kick whose event this node missed (its feed was down) is applied when the
+        room's feed is back; connections it did not touch stay."""
+        app = create_app(make_settings())
+        chat, moderation = app[SERVICE], app[MODERATION]
+        store = chat.store
+        kicked, stays = chat.connect("sid-1", "127.0.0.1"), chat.connect("sid-2", "127.0.0.1")
+        for conn, user, name in ((kicked, "kA", "Ann"), (stays, "kB", "Bob")):
+            await store.join("lobby", user, name, conn.sid, None, None, 1000, 50)
+            conn.rooms["lobby"] = Seat(name, user)
+        # Not subscribed to the room: the `kicked` event goes nowhere, as in an outage.
+        await store.moderate("lobby", 2000, EVENT, None, user="kA")
+        refilled: list[str] = []
+
+        async def refill(room: str) -> None:
+            refilled.append(room)
+
+        await moderation.resubscribed(refill)("lobby")
+        for _ in range(50):
+            if "lobby" not in kicked.rooms:
+                break
+            await asyncio.sleep(0.01)
+        assert (["lobby"], {}, ["lobby"]) == (refilled, kicked.rooms, list(stays.rooms))
+
+
 class TestKickedFeed:
     async def test_seated_connection_is_removed_at_once(self) -> None:
         """A local connection of the kicked user leaves the room before the next event."""

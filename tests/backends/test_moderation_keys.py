@@ -52,6 +52,12 @@ class TestBanKeys:
         assert at_latest > NOW // 2 and again > NOW // 2
         assert (-1, 0) == (forever, await store.client.exists(key))
 
+    async def test_kicks_key_expires(self, store: RedisStore) -> None:
+        """What a kick said is kept ten minutes, for a node that missed its event."""
+        await store.join("lobby", "kA", "Ann", "s1", None, None, 1000, 50)
+        await store.moderate("lobby", 2000, KICKED, None, user="kA")
+        assert 590_000 < await store.client.pttl(store.keys.kicks("lobby")) <= 600_000
+
     async def test_subjects_key_expires(self, store: RedisStore) -> None:
         """The subs a room remembers expire with the longest-lived token."""
         key = store.keys.subs("lobby")

@@ -119,6 +119,24 @@ class TestKick:
         assert [] == await a.store.members("lobby")
 
 
+class TestMissedKicks:
+    async def test_a_node_finds_the_seats_a_kick_removed(self, make_node: NodeFactory) -> None:
+        """Seats removed by a kick are found with what the kick said; others are not."""
+        node = await make_node()
+        await join(node, "lobby", "Ann", "s1", user="kA")
+        await join(node, "lobby", "Ann", "s2", user="kA")
+        await join(node, "lobby", "Bob", "s3", user="kB")
+        await join(node, "lobby", "Cy", "s4", user="kC")
+        await node.store.leave("lobby", "s4", T0, grace=False)
+        await kick(node, "Ann")
+        seats = {"s1": "kA", "s2": "kA", "s3": "kB", "s4": "kC"}
+        missed = await node.store.missed_kicks("lobby", seats)
+        assert ({"s1", "s2"}, {KICKED}) == (set(missed), {c.event for c in missed.values()})
+        await join(node, "lobby", "Ann", "s1", user="kA", ts=T0 + 1)
+        assert {} == await node.store.missed_kicks("lobby", {"s1": "kA"})
+        assert {} == await node.store.missed_kicks("lobby", {})
+
+
 class TestBan:
     async def test_ban_refuses_the_user_not_the_name(self, make_node: NodeFactory) -> None:
         """The banned user cannot join under any name; another user may take the name."""

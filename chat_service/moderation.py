@@ -53,7 +53,7 @@ class ModerationService:
         self.identity_on = chat.settings.identity_on
         self.outbox = outbox
         self.metrics = metrics
-        self._tasks: set[asyncio.Task[None]] = set()  # removals waiting for a join to finish
+        self._tasks: set[asyncio.Task[None]] = set()  # removals run off the bus listener
 
     # moderators' events ----------------------------------------------------------------
     def _moderator(self, sid: str, room: str) -> tuple[Connection, str]:
@@ -96,7 +96,7 @@ class ModerationService:
         data = v.require_object(payload)
         room = v.room_name(data.get("room"))
         # A `sub` is well-formed here either way: with identity off the event is forbidden.
-        target = mod.target(data, identity_on=True, allow_sub=True)
+        target = mod.target(data, identity_on=True)
         conn, by = self._moderator(sid, room)
         await self.lift(room, by, target, actor=_sub(conn))
         return {"ok": True}

@@ -88,6 +88,12 @@ class Metrics:
         self.reaped = Counter(
             "chat_reaped_members", "Members of dead nodes removed by this node", registry=r
         )
+        self.moderation_actions = Counter(
+            "chat_moderation_actions",
+            "Moderation actions and server-API writes",
+            ["action"],
+            registry=r,
+        )
         self.draining = Gauge("chat_draining", "1 while the node shuts down", registry=r)
         self.delivery_latency = Histogram(
             "chat_delivery_latency_seconds",
@@ -116,12 +122,6 @@ class Metrics:
             registry=r,
         )
         self.build_info.labels(__version__).set(1)
-        self.moderation_actions = Counter(
-            "chat_moderation_actions",
-            "Moderation actions and server-API writes",
-            ["action"],
-            registry=r,
-        )
         for code in ERROR_CODES:
             self.errors.labels(code)
 

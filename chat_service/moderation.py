@@ -280,7 +280,6 @@ class ModerationService:
     async def _remove_local(self, conn: Connection, room: str, event_json: str) -> None:
         self.outbox.send(conn.sid, "kicked", event_json)
         conn.rooms.pop(room, None)
-        conn.typing.pop(room, None)
         await self.chat.rooms.exit(room, conn.sid)
         logger.info(
             "connection %s removed from room %s by moderation",

@@ -15,6 +15,7 @@ ErrorCode = Literal[
     "invalid_text",
     "message_too_long",
     "rate_limited",
+    "not_found",
     "unavailable",
     "internal",
 ]
@@ -30,6 +31,7 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     "invalid_text",
     "message_too_long",
     "rate_limited",
+    "not_found",
     "unavailable",
     "internal",
 )

@@ -220,6 +220,9 @@ class ChatService:
             "epoch": result.epoch,
             "members": sorted_members(result.members),
             "history": result.history,
+            "updated": result.updated,
+            "last_read": result.last_read,
+            "reads": result.reads,
         }
         if result.reset:
             reply["reset"] = True
@@ -254,7 +257,9 @@ class ChatService:
         if bucket is not None and not bucket.try_take(time.monotonic()):
             raise ChatError("rate_limited", "You are sending too fast; wait a moment.")
         try:
-            appended = await self.store.append_message(room, seat.name, text, now_ms(), client_id)
+            appended = await self.store.append_message(
+                room, seat.name, text, now_ms(), client_id, user=seat.user
+            )
         except BaseException:
             if bucket is not None:
                 bucket.give_back()

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .backends.base import NameTaken, Store, sorted_members
+from .backends.base import ChangeRefused, NameTaken, Store, sorted_members
+from .changes import MessageChanges, refusal
 from .config import Settings
 from .domain import validation as v
 from .domain.models import (
@@ -83,6 +84,7 @@ class ChatService:
         self._orphans: set[tuple[str, str]] = set()  # (room, sid) whose unseat must be retried
         # False while draining: the node already unseated all its connections in one step.
         self.release_on_disconnect = True
+        self.changes = MessageChanges(self)
 
     # connections -----------------------------------------------------------------------
     def connect(self, sid: str, ip: str, identity: Identity | None = None) -> Connection:
@@ -147,6 +149,15 @@ class ChatService:
         conn.rooms.pop(room, None)
         conn.typing.pop(room, None)
         await self.rooms.exit(room, conn.sid)
+
+    def member(self, sid: str, room: str) -> tuple[Connection, Seat]:
+        """The connection and its seat in `room`, for events that need membership."""
+        conn = self._conn(sid)
+        self._check_room(conn.identity, room)
+        seat = conn.rooms.get(room)
+        if seat is None:
+            raise ChatError("not_in_room", "Join the room first.")
+        return conn, seat
 
     def _user(self, conn: Connection, key: str | None) -> str:
         if conn.identity is not None:
@@ -248,21 +259,20 @@ class ChatService:
             raise ChatError("bad_request", "Field 'text' is required.")
         text = v.message_text(data.get("text"), self.settings.max_text)
         client_id = v.client_id(data.get("client_id"))
-        conn = self._conn(sid)
-        self._check_room(conn.identity, room)
-        seat = conn.rooms.get(room)
-        if seat is None:
-            raise ChatError("not_in_room", "Join the room before sending to it.")
+        reply_to = v.reply_to(data.get("reply_to"))
+        conn, seat = self.member(sid, room)
         bucket = conn.bucket
         if bucket is not None and not bucket.try_take(time.monotonic()):
             raise ChatError("rate_limited", "You are sending too fast; wait a moment.")
         try:
             appended = await self.store.append_message(
-                room, seat.name, text, now_ms(), client_id, user=seat.user
+                room, seat.name, text, now_ms(), client_id, user=seat.user, reply_to=reply_to
             )
-        except BaseException:
+        except BaseException as exc:
             if bucket is not None:
                 bucket.give_back()
+            if isinstance(exc, ChangeRefused):
+                raise refusal(exc) from None
             raise
         message = appended.message
         reply: SendReply = {"ok": True, "message": message}
@@ -284,11 +294,7 @@ class ChatService:
         data = v.require_object(payload)
         room = v.room_name(data.get("room"))
         typing = v.typing_flag(data.get("typing"))
-        conn = self._conn(sid)
-        self._check_room(conn.identity, room)
-        seat = conn.rooms.get(room)
-        if seat is None:
-            raise ChatError("not_in_room", "Join the room first.")
+        conn, seat = self.member(sid, room)
         throttle = conn.typing.setdefault(room, TypingThrottle(self.settings.typing_interval))
         if throttle.allow(typing, time.monotonic()):
             await self.store.publish_typing(room, seat.name, sid, typing)

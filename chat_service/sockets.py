@@ -176,6 +176,10 @@ def register(
         "history": service.history,
         "members": service.members,
         "list_rooms": service.list_rooms,
+        "edit_message": service.changes.edit_message,
+        "delete_message": service.changes.delete_message,
+        "react": service.changes.react,
+        "mark_read": service.changes.mark_read,
     }
     for event, handler in handlers.items():
         sio.on(event, wrap(event, handler))

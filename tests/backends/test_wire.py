@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from redis.crc import key_slot
 
 from chat_service.backends import wire
@@ -202,3 +204,20 @@ class TestChanges:
             wire.current(old)[:25],
             wire.message_version(old),
         )
+
+
+class TestRendering:
+    @given(
+        name=st.text(min_size=1, max_size=8),
+        text=st.text(min_size=1, max_size=20),
+        client_id=st.one_of(st.none(), st.from_regex(r"[A-Za-z0-9_-]{1,8}", fullmatch=True)),
+        reply_to=st.one_of(st.none(), st.integers(min_value=1, max_value=10**6)),
+        system=st.booleans(),
+    )
+    def test_new_messages_render_as_stored(
+        self, name: str, text: str, client_id: str | None, reply_to: int | None, system: bool
+    ) -> None:
+        """For any fields, the stored form of a new message is the renderer's output."""
+        body = wire.message_body("room", name, text, 1, client_id, reply_to, system)
+        raw = wire.message_json(3, body, "epoch")
+        assert raw == wire.render_message(wire.parse_message(raw))

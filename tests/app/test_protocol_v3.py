@@ -14,6 +14,7 @@ import pytest
 
 from chat_service.appkeys import RUNTIME
 from chat_service.config import RateLimit
+from chat_service.errors import ChatError
 from chat_tools.clients import ChatClient, ServedApp, http_get, make_settings
 
 Connect = Callable[..., Any]
@@ -364,3 +365,48 @@ class TestRetriesPerUser:
         await join(other, "lobby", "Ann", key=KEY_B)
         reply = await other.call("send_message", {"room": "lobby", "text": "x", "client_id": "c-1"})
         assert (False, sent["id"] + 1) == ("duplicate" in reply, reply["message"]["id"])
+
+
+class TestServerApiUseCases:
+    async def test_post_and_delete_as_the_api(
+        self, nodes: tuple[ServedApp, ServedApp], pair: tuple[ChatClient, ...]
+    ) -> None:
+        """The API posts system messages (retries per API name, reply_to checked) and
+        deletes any message as a moderator; members see both."""
+        ann, bob = pair
+        changes = nodes[0].app[RUNTIME].service.changes
+        sent = await say(ann, "hello")
+        body = {"name": "Bot", "text": "welcome", "client_id": "b-1", "reply_to": sent["id"]}
+        posted = await changes.post_system("Lobby", body)
+        again = await changes.post_system("lobby", {**body, "name": "BOT"})
+        assert (True, sent["id"], True) == (
+            posted["message"]["system"],
+            posted["message"]["reply_to"],
+            again["duplicate"],
+        )
+        with pytest.raises(ChatError, match="not_found"):
+            await changes.post_system("lobby", {**body, "client_id": None, "reply_to": 99})
+        gone = await changes.delete_as_api("lobby", sent["id"])
+        assert gone["message"]["deleted"]
+        await bob.wait_for(lambda: len(bob.messages()) == 2 and len(updated(bob)) == 1)
+        with pytest.raises(ChatError, match="not_found"):
+            await changes.delete_as_api("lobby", 99)
+
+
+class TestClientVersions:
+    async def test_the_test_client_keeps_the_newest_version(
+        self, nodes: tuple[ServedApp, ServedApp], pair: tuple[ChatClient, ...], clients: Connect
+    ) -> None:
+        """ChatClient keeps the highest v per (epoch, id) from events, acks and joins."""
+        ann, bob = pair
+        sent = (await ann.change("send_message", {"room": "lobby", "text": "a"}))["message"]
+        await ann.edit("lobby", sent["id"], "b")
+        await bob.react("lobby", sent["id"], "👍")
+        await ann.wait_for(lambda: len(updated(ann)) == 2)
+        assert [("b", 2)] == [(m["text"], m["v"]) for m in ann.versions.current("lobby")]
+        late = await clients(nodes[1].url, "late")
+        await late.join("lobby", "Late", since=sent["id"], epoch=sent["epoch"])
+        assert [2] == [m["v"] for m in late.versions.current("lobby")]
+        assert {"ok": True, "room": "lobby", "last_read": 1} == await bob.mark_read("lobby", 1)
+        gone = await ann.delete("lobby", sent["id"])
+        assert gone["message"] == ann.versions.current()[0]

@@ -7,9 +7,8 @@ never loses an entry (see redis.py).
 
 | key | type | contents | expiry |
 | --- | --- | --- | --- |
-| `{p}room:{room}:meta` | hash | `seq` (last message id), `epoch` (history generation) | idle TTL |
+| `{p}room:{room}:meta` | hash | `seq` (last id), `epoch` (generation), `a{id}` (sender) | idle TTL |
 | `{p}room:{room}:history` | list | message JSON, current state, oldest first, newest N | idle TTL |
-| `{p}room:{room}:authors` | hash | message id -> the user that sent it (kept ids only) | idle TTL |
 | `{p}room:{room}:reactions` | hash | message id -> its reactions by user (cjson) | idle TTL |
 | `{p}room:{room}:changed` | zset | ids of kept messages with v > 0 (score = id) | idle TTL |
 | `{p}room:{room}:reads` | hash | user -> read position (of the current epoch) | idle TTL |
@@ -31,8 +30,10 @@ A user is the digest of a join `key`, of a token's `sub`, the server API under a
 or a lone connection (`domain.users`). Keys without an expiry (names, users, seats,
 lingering, a node's connections) are emptied, and so deleted, when the room's last user
 leaves; every other room key is written with the idle TTL, so an abandoned room leaves
-nothing behind for good. A new epoch deletes what an older one left (history, authors,
-reactions, changed, reads). Room names are letters, digits, `_` and `-`, so `{room}` is always a
+nothing behind for good. A new epoch deletes what an older one left (history, reactions,
+changed, reads). Authors (`a{id}`: the user that sent kept message id) live in meta, not
+a key of their own: an append then costs one more command, not three (a field, its trim
+and an expiry). Room names are letters, digits, `_` and `-`, so `{room}` is always a
 well-formed hash tag.
 """
 
@@ -50,7 +51,6 @@ ROOM_KEY_KINDS = (
     "sent",
     "sent_at",
     "events",
-    "authors",
     "reactions",
     "changed",
     "reads",
@@ -91,9 +91,6 @@ class Keys:
 
     def sent_at(self, room: str) -> str:
         return self.room_key(room, "sent_at")
-
-    def authors(self, room: str) -> str:
-        return self.room_key(room, "authors")
 
     def reactions(self, room: str) -> str:
         return self.room_key(room, "reactions")

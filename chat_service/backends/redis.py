@@ -163,7 +163,6 @@ class RedisStore(RedisChanges):
             k.history(room),
             k.conns(room, self.node_id),
             k.changed(room),
-            k.authors(room),
             k.reactions(room),
         ]
         args = [
@@ -282,7 +281,6 @@ class RedisStore(RedisChanges):
             k.channel(room),
             k.sent(room),
             k.sent_at(room),
-            k.authors(room),
             k.reactions(room),
             k.changed(room),
             k.reads(room),

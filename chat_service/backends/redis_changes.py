@@ -46,7 +46,6 @@ class RedisChanges:
             k.meta(room),
             k.history(room),
             k.channel(room),
-            k.authors(room),
             k.reactions(room),
             k.changed(room),
             k.sent(room),

@@ -591,6 +591,22 @@ class TestEdits:
         with pytest.raises(ChangeRefused, match="not_found"):
             await node.store.react("lobby", 1, None, "u1", "U1", "👍", True)
 
+    async def test_authors_follow_the_window(self, make_node: NodeFactory) -> None:
+        """Past many trims of the kept window, the newest message is still its user's and
+        the ones that left it are gone."""
+        node = await make_node(history_size=3)
+        for i in range(70):
+            await post(node, "lobby", f"u{i % 2}")
+        edited = await node.store.edit_message("lobby", 70, None, "u1", "late", 9)
+        with pytest.raises(ChangeRefused, match="forbidden"):
+            await node.store.edit_message("lobby", 69, None, "u1", "not mine", 9)
+        with pytest.raises(ChangeRefused, match="not_found"):
+            await node.store.edit_message("lobby", 67, None, "u0", "gone", 9)
+        assert "late" == edited.message["text"]
+        if isinstance(node.store, RedisStore):
+            meta = await node.store.client.hkeys(node.store.keys.meta("lobby"))
+            assert len([f for f in meta if f.startswith("a")]) <= 3 + 32
+
     async def test_edits_keep_every_other_field(self, make_node: NodeFactory) -> None:
         """client_id, reply_to and reactions survive an edit; a client_id retry answers
         the edited message."""
@@ -1007,7 +1023,7 @@ class TestLiveness:
         client = node.store.client
         keys = [k async for k in client.scan_iter(match=node.store.keys.prefix + "room:*")]
         ttls = {k: await client.pttl(k) for k in keys}
-        assert {"meta", "history", "authors", "reactions", "changed", "reads", "sent"} <= {
+        assert {"meta", "history", "reactions", "changed", "reads", "sent"} <= {
             k.rsplit(":", 1)[1] for k in keys
         }
         assert {k: t for k, t in ttls.items() if t < 0} == {}

@@ -1,14 +1,14 @@
 -- Change a kept message: edit its text, delete it (a tombstone), or change a user's
 -- reaction. One step: read, check, write the new state in place, publish it, so changes
 -- from many nodes at once each see the one before (six reactions give v 6).
--- KEYS: meta, history, channel, authors, reactions, changed, sent
+-- KEYS: meta, history, channel, reactions, changed, sent
 -- ARGV: op ('edit' | 'delete' | 'react'), id, epoch given ('' = none), user ('' = the
 --       server API), moderator (0/1), ts, idle ttl ms, text (edit) or emoji (react),
 --       name (react), on (react: 0/1), most distinct reactions, names shown per reaction
 -- Returns {'ok', msg} changed and published, {'same', msg} already as asked, or
 -- {'not_found'} | {'forbidden'} | {'too_many'}.
-local meta, hist, channel, authors, reactions, changed, sent =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local meta, hist, channel, reactions, changed, sent =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local op, id, given, user = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local moderator, ts, ttl = ARGV[5] == '1', tonumber(ARGV[6]), tonumber(ARGV[7])
 local shown = tonumber(ARGV[12])
@@ -63,7 +63,7 @@ local first = seq - redis.call('LLEN', hist) + 1
 if id < first or id > seq then return {'not_found'} end
 local raw = redis.call('LINDEX', hist, id - first)
 local m = cjson.decode(raw)
-local author = redis.call('HGET', authors, id)  -- false for a message of version 2
+local author = redis.call('HGET', meta, 'a' .. id)  -- false for a message of version 2
 local own = author and author == user and user ~= ''
 local cid = m.client_id
 local stored = redis.call('HGET', reactions, id)
@@ -125,7 +125,7 @@ for _, old in ipairs(redis.call('ZRANGEBYSCORE', changed, '-inf', '(' .. first))
 end
 redis.call('ZREMRANGEBYSCORE', changed, '-inf', '(' .. first)
 redis.call('ZADD', changed, id, id)
-for _, key in ipairs({hist, changed, reactions, authors, meta}) do redis.call('PEXPIRE', key, ttl) end
+for _, key in ipairs({hist, changed, reactions, meta}) do redis.call('PEXPIRE', key, ttl) end
 -- A client_id retry answers the message as it is now.
 if cid and author then
   local field = author .. '\n' .. cid

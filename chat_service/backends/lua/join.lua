@@ -1,7 +1,7 @@
 -- Join: seat the connection under its user's name, read members and history, announce
 -- the user's first connection. One script, so no other node can take the name between.
 -- KEYS: presence keys (7), history, this node's connections in the room, changed,
---       authors, reactions
+--       reactions
 -- ARGV: room, user, name record, name key, sid, since (-1 = none), epoch given ('' = none),
 --       default history n, epoch candidate, ts, idle ttl ms
 local K = KEYS
@@ -10,7 +10,7 @@ local room, user, record, nk, sid = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local since, given, default_n, candidate, ts =
   tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8]), ARGV[9], ARGV[10]
 
-local epoch = room_epoch(K[1], candidate, tonumber(ARGV[11]), {hist, changed, K[11], K[12], K[7]})
+local epoch = room_epoch(K[1], candidate, tonumber(ARGV[11]), {hist, changed, K[11], K[7]})
 local seq = tonumber(redis.call('HGET', K[1], 'seq') or '0')
 
 local seated_user = redis.call('HGET', conns, sid)

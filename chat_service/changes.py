@@ -109,6 +109,16 @@ class MessageChanges:
             lambda: self.store.delete_message(room, msg_id, epoch, seat.user, moderator=moderator),
         )
         self._log("deleted", sid, room, changed)
+        if moderator and changed.changed:
+            logger.info(
+                "moderator %s (connection %s) deleted message %d by %s in room %s",
+                seat.name,
+                sid,
+                msg_id,
+                changed.message["name"],
+                room,
+                extra={"room": room, "sid": sid},
+            )
         return {"ok": True, "message": changed.message}
 
     async def react(self, sid: str, payload: Any) -> MessageReply:

@@ -111,6 +111,7 @@ def create_app(
         logger.info("node %s starting with %s backend", node_id, backend.name)
         async with runtime.running():
             yield
+        await service.changes.close()
         await delivery.close_all()
         await bus.close()
         await store.close()

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .backends.base import NameTaken, Store, sorted_members
+from .backends.base import ChangeRefused, NameTaken, Store, sorted_members
+from .changes import MessageChanges, refusal
 from .config import Settings
 from .domain import validation as v
 from .domain.models import (
@@ -85,6 +86,7 @@ class ChatService:
         self._orphans: set[tuple[str, str]] = set()  # (room, sid) whose unseat must be retried
         # False while draining: the node already unseated all its connections in one step.
         self.release_on_disconnect = True
+        self.changes = MessageChanges(self)
 
     # connections -----------------------------------------------------------------------
     def connect(self, sid: str, ip: str, identity: Identity | None = None) -> Connection:
@@ -149,6 +151,15 @@ class ChatService:
     async def _drop_local(self, conn: Connection, room: str) -> None:
         conn.rooms.pop(room, None)
         await self.rooms.exit(room, conn.sid)
+
+    def member(self, sid: str, room: str) -> tuple[Connection, Seat]:
+        """The connection and its seat in `room`, for events that need membership."""
+        conn = self._conn(sid)
+        self._check_room(conn.identity, room)
+        seat = conn.rooms.get(room)
+        if seat is None:
+            raise ChatError("not_in_room", "Join the room first.")
+        return conn, seat
 
     def _user(self, conn: Connection, key: str | None) -> str:
         if conn.identity is not None:
@@ -230,6 +241,9 @@ class ChatService:
             "epoch": result.epoch,
             "members": sorted_members(result.members),
             "history": result.history,
+            "updated": result.updated,
+            "last_read": result.last_read,
+            "reads": result.reads,
         }
         if result.reset:
             reply["reset"] = True
@@ -255,20 +269,21 @@ class ChatService:
             raise ChatError("bad_request", "Field 'text' is required.")
         text = v.message_text(data.get("text"), self.settings.max_text)
         client_id = v.client_id(data.get("client_id"))
-        conn = self._conn(sid)
-        self._check_room(conn.identity, room)
-        seat = conn.rooms.get(room)
-        if seat is None:
-            raise ChatError("not_in_room", "Join the room before sending to it.")
+        reply_to = v.reply_to(data.get("reply_to"))
+        conn, seat = self.member(sid, room)
         bucket = conn.bucket
         if bucket is not None and not bucket.try_take(time.monotonic()):
             wait = bucket.wait(time.monotonic())
             raise RateLimited("You are sending too fast; wait a moment.", wait)
         try:
-            appended = await self.store.append_message(room, seat.name, text, now_ms(), client_id)
-        except BaseException:
+            appended = await self.store.append_message(
+                room, seat.name, text, now_ms(), client_id, user=seat.user, reply_to=reply_to
+            )
+        except BaseException as exc:
             if bucket is not None:
                 bucket.give_back()
+            if isinstance(exc, ChangeRefused):
+                raise refusal(exc) from None
             raise
         message = appended.message
         reply: SendReply = {"ok": True, "message": message}
@@ -290,11 +305,7 @@ class ChatService:
         data = v.require_object(payload)
         room = v.room_name(data.get("room"))
         typing = v.typing_flag(data.get("typing"))
-        conn = self._conn(sid)
-        self._check_room(conn.identity, room)
-        seat = conn.rooms.get(room)
-        if seat is None:
-            raise ChatError("not_in_room", "Join the room first.")
+        _, seat = self.member(sid, room)
         await self.limits.typing(room, seat.user, seat.name, sid, typing, self._seated)
         return {"ok": True}
 

@@ -53,18 +53,51 @@ class ServedApp:
         await self.runner.cleanup()
 
 
+class MessageVersions:
+    """The newest version of each message seen, as a client must keep them (protocol
+    version 3): per `(epoch, id)`, the copy with the highest `v` wins, whatever order
+    `message`, `message_updated`, acks and join replies arrive in."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[tuple[str, int], dict[str, Any]] = {}
+
+    def apply(self, message: Any) -> None:
+        if not isinstance(message, dict) or "id" not in message or "epoch" not in message:
+            return
+        key = (str(message["epoch"]), int(message["id"]))
+        known = self.by_key.get(key)
+        if known is None or int(message.get("v", 0)) > int(known.get("v", 0)):
+            self.by_key[key] = message
+
+    def apply_join(self, reply: Any) -> None:
+        """A join reply's history and `updated` (the changes missed while away)."""
+        if isinstance(reply, dict) and reply.get("ok"):
+            for message in [*reply.get("history", []), *reply.get("updated", [])]:
+                self.apply(message)
+
+    def current(self, room: str | None = None) -> list[dict[str, Any]]:
+        """Messages in their newest known state, in id order."""
+        kept = [m for m in self.by_key.values() if room is None or m.get("room") == room]
+        return sorted(kept, key=lambda m: (str(m["epoch"]), int(m["id"])))
+
+
 class ChatClient:
-    """A python-socketio client that records every server event for assertions."""
+    """A python-socketio client that records every server event for assertions, and
+    keeps the newest version of every message it saw (`versions`)."""
 
     def __init__(self, name: str = "client", **client_kwargs: Any) -> None:
         self.name = name
         self.sio = socketio.AsyncClient(reconnection=False, **client_kwargs)
         self.events: list[tuple[str, Any]] = []
+        self.versions = MessageVersions()
         self._changed = asyncio.Event()
         self.sio.on("*", self._record)
 
     async def _record(self, event: str, *args: Any) -> None:
-        self.events.append((event, args[0] if len(args) == 1 else list(args)))
+        data = args[0] if len(args) == 1 else list(args)
+        self.events.append((event, data))
+        if event in ("message", "message_updated"):
+            self.versions.apply(data)
         self._changed.set()
 
     async def connect(
@@ -83,6 +116,35 @@ class ChatClient:
         `None` sends no argument; a tuple is sent as several arguments (python-socketio's rule).
         """
         return await self.sio.call(event, payload, timeout=timeout)
+
+    async def change(self, event: str, payload: dict[str, Any], timeout: float = 5.0) -> Any:
+        """An event answered with a message (send, edit, delete, react): the reply, with
+        its message kept in `versions`."""
+        reply = await self.call(event, payload, timeout)
+        if isinstance(reply, dict) and reply.get("ok"):
+            self.versions.apply(reply.get("message"))
+        return reply
+
+    async def edit(self, room: str, msg_id: int, text: str, **extra: Any) -> Any:
+        return await self.change(
+            "edit_message", {"room": room, "id": msg_id, "text": text, **extra}
+        )
+
+    async def delete(self, room: str, msg_id: int, **extra: Any) -> Any:
+        return await self.change("delete_message", {"room": room, "id": msg_id, **extra})
+
+    async def react(self, room: str, msg_id: int, emoji: str, on: bool = True, **extra: Any) -> Any:
+        payload = {"room": room, "id": msg_id, "emoji": emoji, "on": on, **extra}
+        return await self.change("react", payload)
+
+    async def mark_read(self, room: str, msg_id: int) -> Any:
+        return await self.call("mark_read", {"room": room, "id": msg_id})
+
+    async def join(self, room: str, name: str, **extra: Any) -> Any:
+        """join, keeping the reply's history and `updated` in `versions`."""
+        reply = await self.call("join", {"room": room, "name": name, **extra})
+        self.versions.apply_join(reply)
+        return reply
 
     def of(self, event: str) -> list[Any]:
         return [data for name, data in self.events if name == event]
@@ -264,6 +326,7 @@ class ResilientClient:
         self.name = name
         self.key = key or secrets.token_urlsafe(24)
         self.received: list[dict[str, Any]] = []
+        self.versions = MessageVersions()  # every message in its newest state
         self.acked: list[int] = []
         self.failed_sends = 0
         self.retries = 0
@@ -312,6 +375,7 @@ class ResilientClient:
 
     def _show(self, message: dict[str, Any]) -> None:
         self.received.append(message)
+        self.versions.apply(message)
         if self._observer is not None:
             self._observer("message", message)
 
@@ -328,6 +392,10 @@ class ResilientClient:
         self._task = asyncio.create_task(self._run())
         await asyncio.wait_for(self._ready.wait(), 20)
         return self
+
+    async def _on_update(self, client: ChatClient, data: Any) -> None:
+        if client is self._live and isinstance(data, dict) and data.get("room") == self.room:
+            self.versions.apply(data)
 
     async def _on_message(self, client: ChatClient, data: Any) -> None:
         if client is not self._live:
@@ -350,6 +418,7 @@ class ResilientClient:
             client = self._live = ChatClient(self.name)
             # Only the connection in use is listened to, as a page listens to its one socket.
             client.sio.on("message", functools.partial(self._on_message, client))
+            client.sio.on("message_updated", functools.partial(self._on_update, client))
             for event in ("user_joined", "user_left"):
                 client.sio.on(event, functools.partial(self._presence, event, client=client))
             self._held = []
@@ -370,6 +439,7 @@ class ResilientClient:
                     self._since = None
                     self._presence("reset", reply)
                 if reply.get("ok"):
+                    self.versions.apply_join(reply)  # changes missed while away
                     # History first, then live events that arrived before the ack: the
                     # server admits the joiner before it sends the join's reply.
                     for message in [*reply["history"], *self._held]:

@@ -8,8 +8,21 @@ from hypothesis import strategies as st
 
 from chat_service.errors import ERROR_CODES
 
-EVENTS = ["join", "leave", "send_message", "typing", "history", "members", "list_rooms"]
+EVENTS = [
+    "join",
+    "leave",
+    "send_message",
+    "typing",
+    "history",
+    "members",
+    "list_rooms",
+    "edit_message",
+    "delete_message",
+    "react",
+    "mark_read",
+]
 FIELDS = ["room", "name", "text", "since", "before", "limit", "typing"]
+V3_FIELDS = ["id", "emoji", "on", "reply_to"]
 V2_FIELDS = ["key", "epoch", "client_id"]
 
 json_scalars = (
@@ -31,12 +44,17 @@ plausible_rooms = st.sampled_from(["lobby", "LOBBY", "a-b_c", "x" * 32, "x" * 33
 plausible_ids = st.sampled_from(
     ["k" * 16, "k" * 15, "k" * 128, "k" * 129, "c-1", "x" * 64, "x" * 65, "a b", "é" * 20]
 ) | st.from_regex(r"[A-Za-z0-9_-]{1,130}", fullmatch=True)
+# Version 3's message ids, flags and emoji, near and past their limits.
+plausible_changes = st.sampled_from(
+    [0, 1, 2, -1, 2**63, True, False, "👍", "👍🏽", "x" * 16, "x" * 17, "a b", "\ud800"]
+)
 # Objects with the protocol's field names: more inputs get past the first checks.
 shaped = st.fixed_dictionaries(
     {},
     optional={
         **{f: json_values | plausible_rooms for f in FIELDS},
         **{f: json_values | plausible_ids for f in V2_FIELDS},
+        **{f: json_values | plausible_changes for f in V3_FIELDS},
     },
 )
 payloads = json_values | shaped

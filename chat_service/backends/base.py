@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
 
 from ..domain.models import Message
 from .wire import KickedControl, RoomEvent
@@ -31,6 +31,9 @@ class JoinResult:
     epoch: str
     head: int  # the room's newest id when history was read
     reset: bool  # the client's `since`/`epoch` belong to a history that is gone
+    updated: list[Message] = field(default_factory=list)  # kept, id <= since, v > 0
+    last_read: int = 0  # the user's read position (0: none)
+    reads: dict[str, int] = field(default_factory=dict)  # members' positions, by name
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +53,47 @@ class Appended:
 
 @dataclass(frozen=True, slots=True)
 class Backlog:
-    """Kept messages newer than some id, with the epoch they belong to."""
+    """Kept messages newer than some id, with the epoch they belong to.
+
+    `changed`: (id, v, JSON) of every kept message with v > 0, whatever its id: how a
+    feed that missed events recovers changes as well as messages.
+    """
 
     epoch: str
     messages: list[tuple[int, str]]
+    changed: list[tuple[int, int, str]] = field(default_factory=list)
+
+
+Refusal = Literal["not_found", "forbidden", "too_many"]
+
+
+class ChangeRefused(Exception):
+    """A change the store refused: no such live message (or stale epoch), not the
+    user's message, or a 21st distinct reaction."""
+
+    def __init__(self, reason: Refusal) -> None:
+        super().__init__(reason)
+        self.reason: Refusal = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """A message after a change request; `changed` False when it was already as asked."""
+
+    message: Message
+    changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReadMark:
+    """A user's read position after `mark_read`; `moved` when it went forward."""
+
+    last_read: int
+    moved: bool
+
+
+class ReadOutOfRange(Exception):
+    """`mark_read` beyond the room's newest id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,12 +208,56 @@ class Store(Moderation, Protocol):
         """Remove users whose presence grace has ended; returns how many left."""
 
     async def append_message(
-        self, room: str, name: str, text: str, ts: int, client_id: str | None
+        self,
+        room: str,
+        name: str,
+        text: str,
+        ts: int,
+        client_id: str | None,
+        *,
+        user: str | None = None,
+        reply_to: int | None = None,
+        system: bool = False,
     ) -> Appended:
         """Allocate the next id, keep and publish the message in one step.
 
-        A `client_id` already stored for this room and name returns the first message.
+        A `client_id` already stored for this room and `user` returns the first message
+        in its current state, before any other check. `user` None: the server API under
+        that name (`domain.users.api_user`). A `reply_to` that is not a kept live message
+        raises ChangeRefused("not_found"). `system`: posted through the server API.
         """
+
+    async def edit_message(
+        self, room: str, msg_id: int, epoch: str | None, user: str, text: str, ts: int
+    ) -> Changed:
+        """Replace the text of the user's own live message (v + 1, `edited` = ts)."""
+
+    async def delete_message(
+        self, room: str, msg_id: int, epoch: str | None, user: str | None, *, moderator: bool
+    ) -> Changed:
+        """Turn a message into its tombstone: its user's, or anyone's for a moderator
+        (`user` None: the server API, a moderator)."""
+
+    async def react(
+        self,
+        room: str,
+        msg_id: int,
+        epoch: str | None,
+        user: str,
+        name: str,
+        emoji: str,
+        on: bool,
+    ) -> Changed:
+        """Add (`on`) or remove the user's reaction on a live message."""
+
+    async def mark_read(
+        self, room: str, user: str, name: str, position: int, *, publish: bool
+    ) -> ReadMark:
+        """Move the user's read position forward (never back); with `publish`, a move
+        also publishes `read`. Raises ReadOutOfRange past the room's newest id."""
+
+    async def publish_read(self, room: str, user: str, name: str) -> None:
+        """Publish the user's current read position (a coalesced `read`), if it has one."""
 
     async def publish_typing(self, room: str, name: str, sid: str, typing: bool) -> None: ...
 

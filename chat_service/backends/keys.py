@@ -7,15 +7,18 @@ never loses an entry (see redis.py).
 
 | key | type | contents | expiry |
 | --- | --- | --- | --- |
-| `{p}room:{room}:meta` | hash | `seq` (last message id), `epoch` (history generation) | idle TTL |
-| `{p}room:{room}:history` | list | message JSON, oldest first, newest N kept | idle TTL |
+| `{p}room:{room}:meta` | hash | `seq` (last id), `epoch` (generation), `a{id}` (sender) | idle |
+| `{p}room:{room}:history` | list | message JSON, current state, oldest first, newest N | idle TTL |
+| `{p}room:{room}:reactions` | hash | message id -> its reactions by user (cjson) | idle TTL |
+| `{p}room:{room}:changed` | zset | ids of kept messages with v > 0 (score = id) | idle TTL |
+| `{p}room:{room}:reads` | hash | user -> read position (of the current epoch) | idle TTL |
 | `{p}room:{room}:names` | hash | name key (validation.name_key) -> `user\\nname_json` | none |
 | `{p}room:{room}:users` | hash | user -> name key | none |
 | `{p}room:{room}:seats` | hash | user -> number of its connections in the room | none |
 | `{p}room:{room}:lingering` | zset | user -> ms when its presence grace ends | none |
 | `{p}room:{room}:on:{node}` | hash | sid -> user: a node's connections in the room | none |
-| `{p}room:{room}:sent` | hash | `namekey\\nclient_id` -> first message JSON | 6 min idle |
-| `{p}room:{room}:sent_at` | zset | `namekey\\nclient_id` -> ms it was stored | 6 min idle |
+| `{p}room:{room}:sent` | hash | `user\\nclient_id` -> first message, current state | 6 min idle |
+| `{p}room:{room}:sent_at` | zset | `user\\nclient_id` -> ms it was stored | 6 min idle |
 | `{p}room:{room}:bans` | hash | user -> ban record (`wire.ban_record`) | latest ban's end [1] |
 | `{p}room:{room}:kicks` | hash | user -> its latest `kicked` event JSON | 10 min |
 | `{p}room:{room}:subs` | hash | user -> its token `sub` (JSON), for `bans` | token lifetime |
@@ -30,8 +33,14 @@ never loses an entry (see redis.py).
 
 [1] None while a ban lasts until unban: the key lives exactly as long as a ban in force.
 
-A user is the digest of a join `key`, of a token's `sub`, or a lone connection
-(`domain.users`). Room names are letters, digits, `_` and `-`, so `{room}` is always a
+A user is the digest of a join `key`, of a token's `sub`, the server API under a name,
+or a lone connection (`domain.users`). Keys without an expiry (names, users, seats,
+lingering, a node's connections) are emptied, and so deleted, when the room's last user
+leaves; every other room key is written with the idle TTL, so an abandoned room leaves
+nothing behind for good. A new epoch deletes what an older one left (history, reactions,
+changed, reads). Authors (`a{id}`: the user that sent kept message id) live in meta, not
+a key of their own: an append then costs one more command, not three (a field, its trim
+and an expiry). Room names are letters, digits, `_` and `-`, so `{room}` is always a
 well-formed hash tag.
 """
 
@@ -49,6 +58,9 @@ ROOM_KEY_KINDS = (
     "sent",
     "sent_at",
     "events",
+    "reactions",
+    "changed",
+    "reads",
     "bans",
     "kicks",
     "subs",
@@ -89,6 +101,15 @@ class Keys:
 
     def sent_at(self, room: str) -> str:
         return self.room_key(room, "sent_at")
+
+    def reactions(self, room: str) -> str:
+        return self.room_key(room, "reactions")
+
+    def changed(self, room: str) -> str:
+        return self.room_key(room, "changed")
+
+    def reads(self, room: str) -> str:
+        return self.room_key(room, "reads")
 
     def channel(self, room: str) -> str:
         return self.room_key(room, "events")
@@ -136,7 +157,7 @@ class Keys:
         return f"{self.prefix}node:{node}:rooms"
 
     def presence_keys(self, room: str) -> list[str]:
-        """KEYS 1-6 of every script that seats or unseats (see lua/presence.lua)."""
+        """KEYS 1-7 of every script that seats or unseats (see lua/presence.lua)."""
         return [
             self.meta(room),
             self.names(room),
@@ -144,4 +165,5 @@ class Keys:
             self.seats(room),
             self.room_lingering(room),
             self.channel(room),
+            self.reads(room),
         ]

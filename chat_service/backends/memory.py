@@ -8,11 +8,13 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from ..domain.models import Message
+from ..domain.users import is_connection_user, user_for_api
 from ..domain.validation import name_key
 from .base import (
     DEDUPE_MS,
     Appended,
     Backlog,
+    ChangeRefused,
     ControlHandler,
     Departure,
     EventHandler,
@@ -20,11 +22,16 @@ from .base import (
     NameTaken,
     ResubscribeHandler,
 )
+from .memory_changes import MemoryChanges
 from .moderation_memory import MemoryModeration
 from .wire import (
     RoomEvent,
+    current,
+    is_deleted,
     message_body,
+    message_id,
     message_json,
+    message_version,
     parse_message,
     presence_payload,
     typing_payload,
@@ -81,23 +88,42 @@ class MemoryBus:
 
 
 @dataclass
-class _User:
+class User:
     name: str
     seats: int = 0
     lingering_until: int | None = None
 
 
 @dataclass
-class _Room:
+class Room:
     epoch: str = field(default_factory=lambda: secrets.token_hex(6))
     seq: int = 0
     history: deque[str] = field(default_factory=deque)
     names: dict[str, str] = field(default_factory=dict)  # name key -> user
-    users: dict[str, _User] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)
     sent: OrderedDict[str, tuple[int, str]] = field(default_factory=OrderedDict)
+    authors: dict[int, str] = field(default_factory=dict)  # kept id -> user
+    reactions: dict[int, dict[str, dict[str, str]]] = field(default_factory=dict)
+    reads: dict[str, int] = field(default_factory=dict)  # user -> read position
+
+    @property
+    def first(self) -> int:
+        return self.seq - len(self.history) + 1
+
+    def kept(self, msg_id: int) -> str | None:
+        """A kept message's JSON, or None."""
+        if not self.first <= msg_id <= self.seq:
+            return None
+        return self.history[msg_id - self.first]
+
+    def changed(self, upto: int | None = None) -> list[str]:
+        """Kept messages with v > 0 (and id <= upto), oldest first."""
+        last = self.seq if upto is None else min(upto, self.seq)
+        found = [self.history[i - self.first] for i in range(self.first, last + 1)]
+        return [raw for raw in found if message_version(raw) > 0]
 
 
-class MemoryStore(MemoryModeration):
+class MemoryStore(MemoryChanges, MemoryModeration):
     """Everything in this process: the single-node backend."""
 
     def __init__(
@@ -106,16 +132,16 @@ class MemoryStore(MemoryModeration):
         self._bus = bus
         self._history_size = history_size
         self._grace_ms = int(presence_grace * 1000)
-        self._rooms: dict[str, _Room] = {}
+        self._rooms: dict[str, Room] = {}
         self._seats: dict[tuple[str, str], str] = {}  # (room, sid) -> user
         self._bans = {}
         self._subs = {}
         self._kicks = {}
 
-    def _room(self, room: str) -> _Room:
+    def _room(self, room: str) -> Room:
         state = self._rooms.get(room)
         if state is None:
-            state = self._rooms[room] = _Room()
+            state = self._rooms[room] = Room()
         return state
 
     async def start(self) -> None:
@@ -155,7 +181,7 @@ class MemoryStore(MemoryModeration):
             if key in state.names:
                 self._drop_if_empty(room, state)
                 raise NameTaken(name)
-            held = state.users[user] = _User(name, seats=1)
+            held = state.users[user] = User(name, seats=1)
             state.names[key] = user
             self._seats[(room, sid)] = user
             seated = announced = True
@@ -163,11 +189,14 @@ class MemoryStore(MemoryModeration):
         reset = since is not None and (
             (epoch is not None and epoch != state.epoch) or (epoch is None and since > state.seq)
         )
+        updated: list[str] = []
         if since is not None and not reset:
             want = min(state.seq - since, len(state.history))
             items = list(state.history)[len(state.history) - want :] if want else []
+            updated = state.changed(upto=since)
         else:
             items = list(state.history)[-default_history:]
+        holder = seated_user if seated_user is not None and seated_user in state.users else user
         return JoinResult(
             name=held.name,
             seated=seated,
@@ -177,9 +206,14 @@ class MemoryStore(MemoryModeration):
             epoch=state.epoch,
             head=state.seq,
             reset=reset,
+            updated=[parse_message(i) for i in updated],
+            last_read=state.reads.get(holder, 0),
+            reads={
+                u.name: state.reads[uid] for uid, u in state.users.items() if uid in state.reads
+            },
         )
 
-    async def _publish(self, room: str, state: _Room, kind: str, skip: str, payload: str) -> None:
+    async def _publish(self, room: str, state: Room, kind: str, skip: str, payload: str) -> None:
         await self._bus.publish(room, RoomEvent(kind, state.epoch, 0, skip, payload))
 
     async def leave(self, room: str, sid: str, ts: int, *, grace: bool) -> Departure | None:
@@ -197,13 +231,15 @@ class MemoryStore(MemoryModeration):
         await self._remove_user(room, state, user, ts, skip=sid)
         return Departure(held.name, gone=True, lingering_until=None)
 
-    async def _remove_user(self, room: str, state: _Room, user: str, ts: int, skip: str) -> None:
+    async def _remove_user(self, room: str, state: Room, user: str, ts: int, skip: str) -> None:
         held = state.users.pop(user)
         state.names.pop(name_key(held.name), None)
+        if is_connection_user(user):  # never comes back: its read position goes with it
+            state.reads.pop(user, None)
         await self._publish(room, state, "user_left", skip, presence_payload(room, held.name, ts))
         self._drop_if_empty(room, state)
 
-    def _drop_if_empty(self, room: str, state: _Room) -> None:
+    def _drop_if_empty(self, room: str, state: Room) -> None:
         if not state.users and not state.history and not state.sent:
             del self._rooms[room]
 
@@ -222,28 +258,48 @@ class MemoryStore(MemoryModeration):
         return len(due)
 
     async def append_message(
-        self, room: str, name: str, text: str, ts: int, client_id: str | None
+        self,
+        room: str,
+        name: str,
+        text: str,
+        ts: int,
+        client_id: str | None,
+        *,
+        user: str | None = None,
+        reply_to: int | None = None,
+        system: bool = False,
     ) -> Appended:
         state = self._room(room)
+        owner = user if user is not None else user_for_api(name_key(name))
         dedupe = None
         if client_id is not None:
             self._forget_sent(state, ts)
-            dedupe = name_key(name) + "\n" + client_id
+            dedupe = owner + "\n" + client_id
             first = state.sent.get(dedupe)
             if first is not None:
                 return Appended(parse_message(first[1]), duplicate=True)
+        if reply_to is not None:
+            target = state.kept(reply_to)
+            if target is None or is_deleted(target):
+                self._drop_if_empty(room, state)
+                raise ChangeRefused("not_found")
         state.seq += 1
-        raw = message_json(state.seq, message_body(room, name, text, ts, client_id), state.epoch)
+        body = message_body(room, name, text, ts, client_id, reply_to, system)
+        raw = message_json(state.seq, body, state.epoch)
         state.history.append(raw)
+        state.authors[state.seq] = owner
         while len(state.history) > self._history_size:
             state.history.popleft()
+            gone = state.first - 1
+            state.authors.pop(gone, None)
+            state.reactions.pop(gone, None)
         if dedupe is not None:
             state.sent[dedupe] = (ts, raw)
         await self._bus.publish(room, RoomEvent("message", state.epoch, state.seq, "", raw))
         return Appended(parse_message(raw), duplicate=False)
 
     @staticmethod
-    def _forget_sent(state: _Room, now: int) -> None:
+    def _forget_sent(state: Room, now: int) -> None:
         sent = state.sent
         while sent and (len(sent) >= DEDUPE_MAX or next(iter(sent.values()))[0] <= now - DEDUPE_MS):
             sent.popitem(last=False)
@@ -256,15 +312,16 @@ class MemoryStore(MemoryModeration):
     def _range(self, room: str, after: int, before: int | None, limit: int | None) -> Backlog:
         state = self._rooms.get(room)
         if state is None:
-            return Backlog("", [])
+            return Backlog("", [], [])
         first = state.seq - len(state.history) + 1
         upper = state.seq if before is None else min(state.seq, before - 1)
         lower = max(first, after + 1)
         if limit is not None:
             lower = max(lower, upper - limit + 1)
         items = list(state.history)
-        picked = [(i, items[i - first]) for i in range(lower, upper + 1)]
-        return Backlog(state.epoch, picked)
+        picked = [(i, current(items[i - first])) for i in range(lower, upper + 1)]
+        changed = [(message_id(raw), message_version(raw), raw) for raw in state.changed()]
+        return Backlog(state.epoch, picked, changed)
 
     async def history(self, room: str, before: int | None, limit: int) -> list[Message]:
         return [parse_message(raw) for _, raw in self._range(room, -1, before, limit).messages]

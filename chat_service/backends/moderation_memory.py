@@ -11,7 +11,7 @@ from .base import Ban, BanOrder, Removed
 from .wire import KickedControl, RoomEvent, kicked_control, parse_kicked_control
 
 if TYPE_CHECKING:
-    from .memory import MemoryBus, _Room
+    from .memory import MemoryBus, Room
 
 
 KICK_RECORD_MS = 600_000  # as moderate.lua keeps its kicks key
@@ -21,7 +21,7 @@ class MemoryModeration:
     """The Moderation half of MemoryStore (mixed in; it brings rooms, seats and bus)."""
 
     _bus: MemoryBus
-    _rooms: dict[str, _Room]
+    _rooms: dict[str, Room]
     _seats: dict[tuple[str, str], str]
     _bans: dict[str, dict[str, Ban]]  # room -> user -> ban
     _subs: dict[str, dict[str, tuple[str, int]]]  # room -> user -> (sub, kept until ms)
@@ -30,7 +30,7 @@ class MemoryModeration:
     if TYPE_CHECKING:  # MemoryStore's
 
         async def _remove_user(
-            self, room: str, state: _Room, user: str, ts: int, skip: str
+            self, room: str, state: Room, user: str, ts: int, skip: str
         ) -> None: ...
 
     def _refuse_banned(self, room: str, user: str, now: int) -> None:

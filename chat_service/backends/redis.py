@@ -15,16 +15,28 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError, RedisError
 
 from ..domain.models import Message
+from ..domain.users import user_for_api
 from ..domain.validation import name_key
 from ..errors import BackendUnavailable, Banned
-from .base import DEDUPE_MS, Appended, Backlog, Departure, JoinResult, NameTaken
+from .base import (
+    DEDUPE_MS,
+    Appended,
+    Backlog,
+    ChangeRefused,
+    Departure,
+    JoinResult,
+    NameTaken,
+)
 from .keys import Keys
 from .moderation_redis import RedisModeration
+from .redis_changes import RedisChanges
 from .redis_clients import RedisClient, is_cluster
 from .wire import (
+    AppendScriptReply,
+    JoinScriptReply,
+    RangeScriptReply,
     RoomEvent,
     message_body,
-    message_id,
     name_record,
     parse_message,
     record_name,
@@ -36,8 +48,9 @@ T = TypeVar("T")
 LatencyObserver = Callable[[str, float], None]
 IDLE_TTL_MS = 7 * 24 * 3600 * 1000
 DEDUPE_MAX = 50_000  # client_ids remembered per room: a bound on memory past 5 minutes
-SCRIPTS = ("join", "leave", "expire", "restore", "append", "range", "reap")
+SCRIPTS = ("join", "leave", "expire", "restore", "append", "range", "reap", "change", "read")
 SEATING = frozenset({"join", "leave", "expire", "restore", "reap"})
+STARTING = frozenset({"join", "append"})  # may start a room's history: lua/room.lua
 REAP_BATCH = 200  # rooms a sweep handles per call: a bound on one sweep's duration
 
 
@@ -49,17 +62,15 @@ def load_script(name: str, *, sharded: bool = False) -> str:
     """
     lua = resources.files("chat_service.backends").joinpath("lua")
     source = lua.joinpath(f"{name}.lua").read_text()
+    if name in STARTING:
+        source = lua.joinpath("room.lua").read_text() + "\n" + source
     if name in SEATING:
         source = lua.joinpath("presence.lua").read_text() + "\n" + source
     command = "SPUBLISH" if sharded else "PUBLISH"
     return f"local PUBLISH = '{command}'\n" + source
 
 
-def _names(raw: list[Any]) -> list[str]:
-    return [str(orjson.loads(item)) for item in raw]
-
-
-class RedisStore(RedisModeration):
+class RedisStore(RedisChanges, RedisModeration):
     """The cluster store. Redis errors and timeouts become `unavailable`.
 
     Every script touches the keys of one room only (one Cluster slot). The global
@@ -148,7 +159,14 @@ class RedisStore(RedisModeration):
         k = self.keys
         # Listed among our rooms before the seat exists: a reaper can always find it.
         await self._cmd("join", "SADD", k.node_rooms(self.node_id), room)
-        keys = [*k.presence_keys(room), k.history(room), k.conns(room, self.node_id), k.bans(room)]
+        keys = [
+            *k.presence_keys(room),
+            k.history(room),
+            k.conns(room, self.node_id),
+            k.changed(room),
+            k.reactions(room),
+            k.bans(room),
+        ]
         args = [
             room,
             user,
@@ -160,24 +178,27 @@ class RedisStore(RedisModeration):
             default_history,
             secrets.token_hex(6),
             ts,
+            self._idle_ttl_ms,
         ]
-        reply = await self._script("join", keys, args)
-        if reply[0] == "taken":
+        reply = JoinScriptReply.parse(await self._script("join", keys, args))
+        if reply.taken:
             raise NameTaken(name)
-        if reply[0] == "banned":
-            raise Banned(None if int(reply[1]) < 0 else int(reply[1]))
-        _, room_epoch, seq, seated, announced, held, names, items, reset = reply
-        if int(announced):  # the room may have had no users: list it (after the seat)
+        if reply.banned:
+            raise Banned(reply.ban_until)
+        if reply.announced:  # the room may have had no users: list it (after the seat)
             await self._cmd("join", "SADD", k.rooms, room)
         return JoinResult(
-            name=str(orjson.loads(held)),
-            seated=bool(int(seated)),
-            announced=bool(int(announced)),
-            members=_names(names),
-            history=[parse_message(i) for i in items],
-            epoch=room_epoch,
-            head=int(seq),
-            reset=bool(int(reset)),
+            name=reply.name,
+            seated=reply.seated,
+            announced=reply.announced,
+            members=reply.members,
+            history=[parse_message(i) for i in reply.history],
+            epoch=reply.epoch,
+            head=reply.head,
+            reset=reply.reset,
+            updated=[parse_message(i) for i in reply.updated],
+            last_read=reply.last_read,
+            reads=reply.reads,
         )
 
     async def leave(self, room: str, sid: str, ts: int, *, grace: bool) -> Departure | None:
@@ -246,26 +267,50 @@ class RedisStore(RedisModeration):
             await self._cmd("lingering", "ZADD", index, int(float(first[1])), room)
 
     async def append_message(
-        self, room: str, name: str, text: str, ts: int, client_id: str | None
+        self,
+        room: str,
+        name: str,
+        text: str,
+        ts: int,
+        client_id: str | None,
+        *,
+        user: str | None = None,
+        reply_to: int | None = None,
+        system: bool = False,
     ) -> Appended:
         k = self.keys
-        keys = [k.meta(room), k.history(room), k.channel(room), k.sent(room), k.sent_at(room)]
-        dedupe = "" if client_id is None else name_key(name) + "\n" + client_id
+        keys = [
+            k.meta(room),
+            k.history(room),
+            k.channel(room),
+            k.sent(room),
+            k.sent_at(room),
+            k.reactions(room),
+            k.changed(room),
+            k.reads(room),
+        ]
+        owner = user if user is not None else user_for_api(name_key(name))
+        dedupe = "" if client_id is None else owner + "\n" + client_id
         args = [
             secrets.token_hex(6),
-            message_body(room, name, text, ts, client_id),
+            message_body(room, name, text, ts, client_id, reply_to, system),
             self._history_size,
             self._idle_ttl_ms,
             dedupe,
             ts,
             DEDUPE_MS,
             DEDUPE_MAX,
+            owner,
+            reply_to or 0,
         ]
         if self.min_replicas > 0:
-            stored, raw = await self._call("append", lambda: self._append_replicated(keys, args))
+            raw_reply = await self._call("append", lambda: self._append_replicated(keys, args))
         else:
-            stored, raw = await self._script("append", keys, args)
-        return Appended(parse_message(raw), duplicate=not int(stored))
+            raw_reply = await self._script("append", keys, args)
+        reply = AppendScriptReply.parse(raw_reply)
+        if reply.status == "no_target":
+            raise ChangeRefused("not_found")
+        return Appended(parse_message(reply.raw), duplicate=reply.status == "duplicate")
 
     async def _append_replicated(self, keys: list[str], args: list[Any]) -> Any:
         """The append, then WAIT on the same connection (WAIT counts the replicas holding
@@ -300,18 +345,23 @@ class RedisStore(RedisModeration):
         command = "SPUBLISH" if self.sharded else "PUBLISH"
         await self._cmd("publish", command, self.keys.channel(room), wire)
 
-    async def _range(self, room: str, after: int, before: int | None, limit: int | None) -> Backlog:
-        keys = [self.keys.meta(room), self.keys.history(room)]
-        args = [after, -1 if before is None else before, -1 if limit is None else limit]
-        epoch, items = await self._script("range", keys, args)
-        return Backlog(epoch, [(message_id(raw), raw) for raw in items])
+    async def _range(
+        self, room: str, after: int, before: int | None, limit: int | None, changed: bool
+    ) -> RangeScriptReply:
+        k = self.keys
+        keys = [k.meta(room), k.history(room), k.changed(room)]
+        bounds = [after, -1 if before is None else before, -1 if limit is None else limit]
+        return RangeScriptReply.parse(
+            await self._script("range", keys, [*bounds, 1 if changed else 0])
+        )
 
     async def history(self, room: str, before: int | None, limit: int) -> list[Message]:
-        backlog = await self._range(room, -1, before, limit)
-        return [parse_message(raw) for _, raw in backlog.messages]
+        reply = await self._range(room, -1, before, limit, changed=False)
+        return [parse_message(raw) for _, raw in reply.messages]
 
     async def backlog(self, room: str, after: int) -> Backlog:
-        return await self._range(room, after, None, None)
+        reply = await self._range(room, after, None, None, changed=True)
+        return Backlog(reply.epoch, reply.messages, reply.changed)
 
     async def members(self, room: str) -> list[str]:
         records: list[Any] = await self._cmd("members", "HVALS", self.keys.names(room))

@@ -5,16 +5,29 @@ from __future__ import annotations
 from typing import Literal, NotRequired, TypedDict
 
 
+class Reaction(TypedDict):
+    """One emoji under a message: how many users chose it, the first 20 names."""
+
+    count: int
+    names: list[str]
+
+
 class Message(TypedDict):
-    """A chat message exactly as the protocol defines it."""
+    """A chat message exactly as the protocol defines it (fields in stored order)."""
 
     id: int
+    v: int
     room: str
     name: str
     text: str
     ts: int
-    epoch: str
     client_id: NotRequired[str]
+    reply_to: NotRequired[int]
+    system: NotRequired[Literal[True]]
+    edited: NotRequired[int]
+    reactions: NotRequired[dict[str, Reaction]]
+    deleted: NotRequired[Literal[True]]
+    epoch: str
 
 
 class JoinReply(TypedDict):
@@ -25,6 +38,9 @@ class JoinReply(TypedDict):
     members: list[str]
     history: list[Message]
     reset: NotRequired[Literal[True]]
+    updated: list[Message]
+    last_read: int
+    reads: dict[str, int]
 
 
 class LeaveReply(TypedDict):
@@ -83,3 +99,24 @@ class BansReply(TypedDict):
     ok: Literal[True]
     room: str
     bans: list[BanEntry]
+
+
+class MessageReply(TypedDict):
+    """`edit_message`, `delete_message` and `react`: the message as it is now."""
+
+    ok: Literal[True]
+    message: Message
+
+
+class MarkReadReply(TypedDict):
+    ok: Literal[True]
+    room: str
+    last_read: int
+
+
+class ReadEvent(TypedDict):
+    """The `read` event: a user's read position in a room moved."""
+
+    room: str
+    name: str
+    last_read: int

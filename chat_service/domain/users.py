@@ -14,6 +14,7 @@ from typing import Any
 from ..errors import ChatError
 
 KEY_RE = re.compile(r"[A-Za-z0-9_-]{16,128}")
+CONNECTION_USER = "c"
 
 
 def join_key(value: Any) -> str | None:
@@ -40,5 +41,19 @@ def user_for_subject(sub: str) -> str:
 
 
 def user_for_connection(sid: str) -> str:
-    """A connection that joined without a key is a user of its own (protocol v1)."""
-    return "c" + sid
+    """A connection that joined without a key is a user of its own (protocol v1).
+
+    The `c` prefix is what the stores look for to forget such a user's read position
+    when it leaves (lua/presence.lua `remove_user`, memory.py).
+    """
+    return CONNECTION_USER + sid
+
+
+def user_for_api(name_key: str) -> str:
+    """The server API posting under a name (the name's comparison key): the user its
+    `client_id` retries are matched by."""
+    return _digest("a", name_key)
+
+
+def is_connection_user(user: str) -> bool:
+    return user.startswith(CONNECTION_USER)

@@ -16,6 +16,9 @@ EPOCH_MAX = 64
 MAX_NAME = 32
 HISTORY_LIMIT_MAX = 100
 HISTORY_LIMIT_DEFAULT = 50
+MAX_EMOJI = 16  # code points of one reaction
+MAX_REACTIONS = 20  # distinct reactions under one message
+REACTION_NAMES = 20  # names shown per reaction (the count says how many in all)
 # Tabs and line breaks are ordinary in chat text; every other control character is not.
 _TEXT_ALLOWED_CONTROLS = frozenset("\n\t\r")
 
@@ -142,4 +145,37 @@ def epoch(value: Any) -> str | None:
         return None
     if not isinstance(value, str) or not 0 < len(value) <= EPOCH_MAX:
         raise ChatError("bad_request", f"Field 'epoch' must be 1-{EPOCH_MAX} characters.")
+    return value
+
+
+def message_id(payload: dict[str, Any], field: str = "id") -> int:
+    """A required message id (or read position): a non-negative integer."""
+    value = payload.get(field)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ChatError("bad_request", f"Field '{field}' must be a non-negative integer.")
+    return value
+
+
+def reply_to(value: Any) -> int | None:
+    """The optional `reply_to` of a send: the id of a message of the room."""
+    if value is None:
+        return None
+    if not _is_int(value) or value < 1:
+        raise ChatError("bad_request", "Field 'reply_to' must be a message id.")
+    return int(value)
+
+
+def emoji(value: Any) -> str:
+    """A reaction: 1-16 code points, no white space, control characters or lone surrogates."""
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_EMOJI:
+        raise ChatError("bad_request", f"Field 'emoji' must be 1-{MAX_EMOJI} characters.")
+    if any(ch.isspace() or _bad_char(ch) for ch in value):
+        raise ChatError("bad_request", "Field 'emoji' cannot hold spaces or control characters.")
+    return value
+
+
+def reaction_on(value: Any) -> bool:
+    """`on` of a reaction must be a real boolean."""
+    if not isinstance(value, bool):
+        raise ChatError("bad_request", "Field 'on' must be true or false.")
     return value

@@ -27,7 +27,8 @@ async def joined(connect: Connect, url: str, room: str, name: str) -> ChatClient
 
 class TestJoin:
     async def test_reply_shape(self, node: ServedApp, clients: Connect) -> None:
-        """join answers with room (lower case), name, sorted members and history."""
+        """join answers with room (lower case), name, sorted members, history and (version
+        3) updated, last_read and reads."""
         ann = await joined(clients, node.url, "lobby", "ann")
         bob = await clients(node.url, "bob")
         reply = await bob.call("join", {"room": "LOBBY", "name": "  Bob "})
@@ -38,6 +39,9 @@ class TestJoin:
             "epoch": reply["epoch"],
             "members": ["Bob", "ann"],
             "history": [],
+            "updated": [],
+            "last_read": 0,
+            "reads": {},
         } == reply
         assert isinstance(reply["epoch"], str) and reply["epoch"]
         await ann.wait_for(lambda: len(ann.of("user_joined")) == 1)

@@ -163,7 +163,9 @@ class TestClientId:
         )
 
     async def test_retry_from_a_new_connection(self, node: ServedApp, clients: Connect) -> None:
-        """A retry after a reconnect (same user and name) is still a duplicate."""
+        """A retry after a reconnect (same user: same key) is still a duplicate. Version 3
+        matches retries per user, not per sender name as version 2 did (see
+        test_protocol_v3's TestRetriesPerUser)."""
         first = await clients(node.url, "a")
         await join(first, "lobby", "Ann", key=KEY_A)
         sent = await first.call("send_message", {"room": "lobby", "text": "x", "client_id": "k"})

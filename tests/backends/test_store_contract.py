@@ -13,7 +13,14 @@ import orjson
 import pytest
 from redis_topologies import SENTINEL_PASSWORD, ClusterTopology, SentinelTopology
 
-from chat_service.backends.base import DEDUPE_MS, Bus, NameTaken, Store
+from chat_service.backends.base import (
+    DEDUPE_MS,
+    Bus,
+    ChangeRefused,
+    NameTaken,
+    ReadOutOfRange,
+    Store,
+)
 from chat_service.backends.memory import MemoryBus, MemoryStore
 from chat_service.backends.redis import RedisStore
 from chat_service.backends.redis_bus import RedisBus
@@ -331,9 +338,15 @@ class TestMessages:
         await node.wait_events(5)
         assert [1, 2, 3, 4, 5] == [e.seq for _, e in node.events]
         epoch = sent[0]["epoch"]
-        assert {"id": 1, "room": "lobby", "name": "Ann", "text": "m0", "ts": 5, "epoch": epoch} == (
-            node.payloads()[0]
-        )
+        assert {
+            "id": 1,
+            "v": 0,
+            "room": "lobby",
+            "name": "Ann",
+            "text": "m0",
+            "ts": 5,
+            "epoch": epoch,
+        } == node.payloads()[0]
         assert epoch == node.events[0][1].epoch == (await join(node, "lobby", "A", "s")).epoch
 
     async def test_history_is_trimmed(self, make_node: NodeFactory) -> None:
@@ -427,26 +440,41 @@ class TestMessages:
 
 
 class TestClientIds:
+    """Retries are matched per user (version 2 matched per sender name: a new holder of a
+    name is another user, and one user may hold other names elsewhere)."""
+
     async def test_repeat_returns_the_first_message(self, make_node: NodeFactory) -> None:
         """A repeated client_id stores and publishes nothing and answers the first message."""
         node = await make_node()
         await subscribed(node, "lobby")
-        first = await node.store.append_message("lobby", "Ann", "hi", 5, "c-1")
-        again = await node.store.append_message("lobby", "ann", "changed", 9, "c-1")
+        first = await node.store.append_message("lobby", "Ann", "hi", 5, "c-1", user="u1")
+        again = await node.store.append_message("lobby", "ann", "changed", 9, "c-1", user="u1")
         assert (False, True, first.message) == (first.duplicate, again.duplicate, again.message)
         assert "c-1" == first.message["client_id"]
         assert [1] == [m["id"] for m in await node.store.history("lobby", None, 50)]
         await settle(node, 1)
 
-    async def test_scope_is_room_and_sender(self, make_node: NodeFactory) -> None:
-        """The same client_id from another sender or in another room is a new message."""
+    async def test_scope_is_room_and_user(self, make_node: NodeFactory) -> None:
+        """The same client_id from another user (even under the same name) or in another
+        room is a new message; the same user under another name is a repeat."""
         node = await make_node()
-        await node.store.append_message("lobby", "Ann", "hi", 5, "c-1")
-        other_name = await node.store.append_message("lobby", "Bob", "hi", 5, "c-1")
-        other_room = await node.store.append_message("den", "Ann", "hi", 5, "c-1")
-        no_id = await node.store.append_message("lobby", "Ann", "hi", 5, None)
-        assert [False, False, False] == [a.duplicate for a in (other_name, other_room, no_id)]
+        await node.store.append_message("lobby", "Ann", "hi", 5, "c-1", user="u1")
+        other_user = await node.store.append_message("lobby", "Ann", "hi", 5, "c-1", user="u2")
+        other_room = await node.store.append_message("den", "Ann", "hi", 5, "c-1", user="u1")
+        no_id = await node.store.append_message("lobby", "Ann", "hi", 5, None, user="u1")
+        renamed = await node.store.append_message("lobby", "Zed", "hi", 5, "c-1", user="u1")
+        assert [False, False, False, True] == [
+            a.duplicate for a in (other_user, other_room, no_id, renamed)
+        ]
         assert "client_id" not in no_id.message
+
+    async def test_api_retries_are_per_name(self, make_node: NodeFactory) -> None:
+        """Without a user (the server API) a retry is matched by the name it posts under."""
+        node = await make_node()
+        first = await node.store.append_message("lobby", "Bot", "hi", 5, "c-1", system=True)
+        again = await node.store.append_message("lobby", "BOT", "hi", 5, "c-1", system=True)
+        other = await node.store.append_message("lobby", "Other", "hi", 5, "c-1", system=True)
+        assert (True, False, True) == (again.duplicate, other.duplicate, first.message["system"])
 
     async def test_kept_five_minutes(self, make_node: NodeFactory) -> None:
         """A repeat within 5 minutes is a duplicate; one after that is stored anew."""
@@ -464,6 +492,406 @@ class TestClientIds:
             await send(node, "lobby", "Bob", f"m{i}")
         again = await node.store.append_message("lobby", "Ann", "one", 6, "c-1")
         assert (True, first.message) == (again.duplicate, again.message)
+
+
+async def post(node: Node, room: str, user: str, text: str = "hi", **extra: Any) -> Any:
+    """A message sent by `user` under the name `user.upper()`."""
+    appended = await node.store.append_message(
+        room, user.upper(), text, 5, None, user=user, **extra
+    )
+    return appended.message
+
+
+async def plant_v2_message(node: Node, room: str, name: str, text: str) -> None:
+    """A message as a version 2 server stored it: no `v`, no sender user."""
+    if isinstance(node.store, MemoryStore):
+        state = node.store._room(room)
+        state.seq += 1
+        state.history.append(
+            orjson.dumps(
+                {
+                    "id": state.seq,
+                    "room": room,
+                    "name": name,
+                    "text": text,
+                    "ts": 1,
+                    "epoch": state.epoch,
+                }
+            ).decode()
+        )
+        return
+    assert isinstance(node.store, RedisStore)
+    client, keys = node.store.client, node.store.keys
+    epoch = await client.hget(keys.meta(room), "epoch") or "v2epoch"
+    await client.hset(keys.meta(room), "epoch", epoch)
+    seq = await client.hincrby(keys.meta(room), "seq", 1)
+    raw = {"id": seq, "room": room, "name": name, "text": text, "ts": 1, "epoch": epoch}
+    await client.rpush(keys.history(room), orjson.dumps(raw).decode())
+
+
+def updates(node: Node) -> list[Any]:
+    return [orjson.loads(e.payload) for _, e in node.events if e.kind == "message_updated"]
+
+
+class TestEdits:
+    async def test_edit_own_message(self, make_node: NodeFactory) -> None:
+        """An edit replaces the text, sets edited, bumps v and publishes the whole message."""
+        node = await subscribed(await make_node(), "lobby")
+        sent = await post(node, "lobby", "u1", "helo")
+        edited = await node.store.edit_message("lobby", 1, sent["epoch"], "u1", "hello", 77)
+        expected = {**sent, "v": 1, "text": "hello", "edited": 77}
+        assert (True, expected) == (edited.changed, edited.message)
+        assert [expected] == await node.store.history("lobby", None, 50)
+        await settle(node, 2)
+        event = node.events[1][1]
+        assert ("message_updated", 1, expected) == (event.kind, event.seq, updates(node)[0])
+
+    async def test_same_text_changes_nothing(self, make_node: NodeFactory) -> None:
+        """Editing to the text the message has answers it as it is and publishes nothing."""
+        node = await subscribed(await make_node(), "lobby")
+        sent = await post(node, "lobby", "u1", "same")
+        again = await node.store.edit_message("lobby", 1, None, "u1", "same", 9)
+        assert (False, sent) == (again.changed, again.message)
+        await settle(node, 1)
+
+    async def test_only_its_user_may_edit(self, make_node: NodeFactory) -> None:
+        """Another user, even under the same name, gets forbidden; nothing changes."""
+        node = await make_node()
+        sent = await post(node, "lobby", "u1")
+        with pytest.raises(ChangeRefused, match="forbidden"):
+            await node.store.edit_message("lobby", 1, None, "u2", "mine now", 9)
+        assert [sent] == await node.store.history("lobby", None, 50)
+
+    @pytest.mark.parametrize("msg_id", [0, 2, 99])
+    async def test_unknown_id_is_not_found(self, make_node: NodeFactory, msg_id: int) -> None:
+        """An id that is not kept answers not_found."""
+        node = await make_node()
+        await post(node, "lobby", "u1")
+        with pytest.raises(ChangeRefused, match="not_found"):
+            await node.store.edit_message("lobby", msg_id, None, "u1", "x", 9)
+
+    async def test_stale_epoch_is_not_found(self, make_node: NodeFactory) -> None:
+        """An epoch other than the room's answers not_found for every change."""
+        node = await make_node()
+        await post(node, "lobby", "u1")
+        with pytest.raises(ChangeRefused, match="not_found"):
+            await node.store.edit_message("lobby", 1, "old-epoch", "u1", "x", 9)
+        with pytest.raises(ChangeRefused, match="not_found"):
+            await node.store.delete_message("lobby", 1, "old-epoch", "u1", moderator=True)
+        with pytest.raises(ChangeRefused, match="not_found"):
+            await node.store.react("lobby", 1, "old-epoch", "u1", "U1", "👍", True)
+        with pytest.raises(ChangeRefused, match="not_found"):
+            await node.store.edit_message("nowhere", 1, None, "u1", "x", 9)
+
+    async def test_fallen_out_of_history_is_not_found(self, make_node: NodeFactory) -> None:
+        """A message no longer kept cannot be changed."""
+        node = await make_node(history_size=2)
+        for _ in range(3):
+            await post(node, "lobby", "u1")
+        with pytest.raises(ChangeRefused, match="not_found"):
+            await node.store.react("lobby", 1, None, "u1", "U1", "👍", True)
+
+    async def test_authors_follow_the_window(self, make_node: NodeFactory) -> None:
+        """Past many trims of the kept window, the newest message is still its user's and
+        the ones that left it are gone."""
+        node = await make_node(history_size=3)
+        for i in range(70):
+            await post(node, "lobby", f"u{i % 2}")
+        edited = await node.store.edit_message("lobby", 70, None, "u1", "late", 9)
+        with pytest.raises(ChangeRefused, match="forbidden"):
+            await node.store.edit_message("lobby", 69, None, "u1", "not mine", 9)
+        with pytest.raises(ChangeRefused, match="not_found"):
+            await node.store.edit_message("lobby", 67, None, "u0", "gone", 9)
+        assert "late" == edited.message["text"]
+        if isinstance(node.store, RedisStore):
+            meta = await node.store.client.hkeys(node.store.keys.meta("lobby"))
+            assert len([f for f in meta if f.startswith("a")]) <= 3 + 32
+
+    async def test_edits_keep_every_other_field(self, make_node: NodeFactory) -> None:
+        """client_id, reply_to and reactions survive an edit; a client_id retry answers
+        the edited message."""
+        node = await make_node()
+        await post(node, "lobby", "u0")
+        sent = (
+            await node.store.append_message("lobby", "Ann", "a", 5, "cid", user="u1", reply_to=1)
+        ).message
+        await node.store.react("lobby", 2, None, "u2", "Bob", "👍", True)
+        edited = (await node.store.edit_message("lobby", 2, None, "u1", 'b "q" \\ 😀', 6)).message
+        assert {
+            **sent,
+            "v": 2,
+            "text": 'b "q" \\ 😀',
+            "edited": 6,
+            "reactions": {"👍": {"count": 1, "names": ["Bob"]}},
+        } == edited
+        retry = await node.store.append_message("lobby", "Ann", "a", 7, "cid", user="u1")
+        assert (True, edited) == (retry.duplicate, retry.message)
+
+
+class TestDeletes:
+    async def test_tombstone(self, make_node: NodeFactory) -> None:
+        """A deletion keeps id, room, name, ts, epoch, v and system; empties the text; drops
+        edited, reply_to, reactions and client_id; ids stay gapless."""
+        node = await subscribed(await make_node(), "lobby")
+        await post(node, "lobby", "u0")
+        sent = (
+            await node.store.append_message(
+                "lobby", "Ann", "a", 5, "cid", user="u1", reply_to=1, system=True
+            )
+        ).message
+        await node.store.edit_message("lobby", 2, None, "u1", "b", 6)
+        await node.store.react("lobby", 2, None, "u2", "Bob", "👍", True)
+        gone = await node.store.delete_message("lobby", 2, sent["epoch"], "u1", moderator=False)
+        tombstone = {
+            "id": 2,
+            "v": 3,
+            "room": "lobby",
+            "name": "Ann",
+            "text": "",
+            "ts": 5,
+            "system": True,
+            "deleted": True,
+            "epoch": sent["epoch"],
+        }
+        assert (True, tombstone) == (gone.changed, gone.message)
+        assert [1, 2] == [m["id"] for m in await node.store.history("lobby", None, 50)]
+        assert tombstone == (await node.store.history("lobby", None, 50))[1]
+        await settle(node, 5)
+        assert tombstone == updates(node)[-1]
+        retry = await node.store.append_message("lobby", "Ann", "a", 7, "cid", user="u1")
+        assert (True, tombstone) == (retry.duplicate, retry.message)
+
+    async def test_deleting_twice_changes_nothing(self, make_node: NodeFactory) -> None:
+        """A deleted message's deletion answers its tombstone and publishes nothing."""
+        node = await subscribed(await make_node(), "lobby")
+        await post(node, "lobby", "u1")
+        first = await node.store.delete_message("lobby", 1, None, "u1", moderator=False)
+        again = await node.store.delete_message("lobby", 1, None, "u2", moderator=False)
+        assert (False, first.message) == (again.changed, again.message)
+        await settle(node, 2)
+
+    async def test_others_need_a_moderator(self, make_node: NodeFactory) -> None:
+        """Another user's message: forbidden, unless a moderator or the API deletes it."""
+        node = await make_node()
+        await post(node, "lobby", "u1")
+        await post(node, "lobby", "u1")
+        with pytest.raises(ChangeRefused, match="forbidden"):
+            await node.store.delete_message("lobby", 1, None, "u2", moderator=False)
+        by_mod = await node.store.delete_message("lobby", 1, None, "u2", moderator=True)
+        by_api = await node.store.delete_message("lobby", 2, None, None, moderator=True)
+        assert (True, True) == (by_mod.message.get("deleted"), by_api.message.get("deleted"))
+
+    async def test_deleted_messages_take_no_edit_reaction_or_reply(
+        self, make_node: NodeFactory
+    ) -> None:
+        """A tombstone is not_found for edits, reactions and reply_to."""
+        node = await make_node()
+        await post(node, "lobby", "u1")
+        await node.store.delete_message("lobby", 1, None, "u1", moderator=False)
+        with pytest.raises(ChangeRefused, match="not_found"):
+            await node.store.edit_message("lobby", 1, None, "u1", "x", 9)
+        with pytest.raises(ChangeRefused, match="not_found"):
+            await node.store.react("lobby", 1, None, "u1", "U1", "👍", True)
+        with pytest.raises(ChangeRefused, match="not_found"):
+            await post(node, "lobby", "u1", reply_to=1)
+        assert [1] == [m["id"] for m in await node.store.history("lobby", None, 50)]
+
+
+class TestVersion2Messages:
+    async def test_read_as_v0_and_only_moderators_delete(self, make_node: NodeFactory) -> None:
+        """A message stored by version 2 reads as v 0; nobody may edit it; its deletion
+        needs a moderator."""
+        node = await make_node()
+        await plant_v2_message(node, "lobby", "Old", "from v2")
+        (old,) = await node.store.history("lobby", None, 50)
+        assert (0, "from v2") == (old["v"], old["text"])
+        assert (await node.store.backlog("lobby", 0)).messages[0][1].startswith('{"id":1,"v":0,')
+        with pytest.raises(ChangeRefused, match="forbidden"):
+            await node.store.edit_message("lobby", 1, None, "u1", "x", 9)
+        with pytest.raises(ChangeRefused, match="forbidden"):
+            await node.store.delete_message("lobby", 1, None, "u1", moderator=False)
+        reacted = await node.store.react("lobby", 1, None, "u1", "Ann", "👍", True)
+        gone = await node.store.delete_message("lobby", 1, None, None, moderator=True)
+        assert (1, 2, True) == (reacted.message["v"], gone.message["v"], gone.message["deleted"])
+
+
+class TestReplies:
+    async def test_reply_to_a_kept_message(self, make_node: NodeFactory) -> None:
+        """reply_to names a kept live message of the room; anything else is not_found and
+        stores nothing."""
+        node = await make_node(history_size=3)
+        await post(node, "lobby", "u1")
+        reply = await post(node, "lobby", "u2", reply_to=1)
+        assert 1 == reply["reply_to"]
+        for bad in (3, 99):
+            with pytest.raises(ChangeRefused, match="not_found"):
+                await post(node, "lobby", "u2", reply_to=bad)
+        await post(node, "lobby", "u1")
+        await post(node, "lobby", "u1")
+        with pytest.raises(ChangeRefused, match="not_found"):
+            await post(node, "lobby", "u2", reply_to=1)  # fell out of the window
+        assert [2, 3, 4] == [m["id"] for m in await node.store.history("lobby", None, 50)]
+
+    async def test_retry_is_answered_before_the_reply_check(self, make_node: NodeFactory) -> None:
+        """A client_id repeat answers the first message even if its target is gone now."""
+        node = await make_node()
+        await post(node, "lobby", "u1")
+        first = await node.store.append_message("lobby", "B", "r", 5, "c", user="u2", reply_to=1)
+        await node.store.delete_message("lobby", 1, None, "u1", moderator=False)
+        again = await node.store.append_message("lobby", "B", "r", 5, "c", user="u2", reply_to=1)
+        assert (True, first.message) == (again.duplicate, again.message)
+
+
+class TestReactions:
+    async def test_counts_and_names(self, make_node: NodeFactory) -> None:
+        """Reactions count users; names are sorted by code point; order is first chosen."""
+        node = await subscribed(await make_node(), "lobby")
+        await post(node, "lobby", "u0")
+        await node.store.react("lobby", 1, None, "u2", "zoë", "🎉", True)
+        await node.store.react("lobby", 1, None, "u1", "Bob", "👍", True)
+        last = await node.store.react("lobby", 1, None, "u3", "Ann", "🎉", True)
+        assert (
+            3,
+            {"🎉": {"count": 2, "names": ["Ann", "zoë"]}, "👍": {"count": 1, "names": ["Bob"]}},
+        ) == (
+            last.message["v"],
+            last.message["reactions"],
+        )
+        assert ["🎉", "👍"] == list(last.message["reactions"])
+        await settle(node, 4)
+
+    async def test_reactions_are_per_user(self, make_node: NodeFactory) -> None:
+        """A user's second identical reaction, or removing one it never made, changes nothing."""
+        node = await subscribed(await make_node(), "lobby")
+        await post(node, "lobby", "u0")
+        await node.store.react("lobby", 1, None, "u1", "Ann", "👍", True)
+        twice = await node.store.react("lobby", 1, None, "u1", "Ann (tab 2)", "👍", True)
+        never = await node.store.react("lobby", 1, None, "u2", "Bob", "👍", False)
+        removed = await node.store.react("lobby", 1, None, "u1", "Ann", "👍", False)
+        assert (False, False, True) == (twice.changed, never.changed, removed.changed)
+        assert (2, False) == (removed.message["v"], "reactions" in removed.message)
+        await settle(node, 3)
+
+    async def test_twenty_distinct_reactions_at_most(self, make_node: NodeFactory) -> None:
+        """A 21st distinct reaction is refused; another user on an existing one is fine."""
+        node = await make_node()
+        await post(node, "lobby", "u0")
+        for i in range(20):
+            await node.store.react("lobby", 1, None, "u1", "Ann", chr(0x1F600 + i), True)
+        with pytest.raises(ChangeRefused, match="too_many"):
+            await node.store.react("lobby", 1, None, "u1", "Ann", "🚀", True)
+        more = await node.store.react("lobby", 1, None, "u2", "Bob", chr(0x1F600), True)
+        assert (21, 20) == (more.message["v"], len(more.message["reactions"]))
+
+    async def test_first_twenty_names(self, make_node: NodeFactory) -> None:
+        """Past 20 users, the count goes on and the names stop at the first 20."""
+        node = await make_node()
+        await post(node, "lobby", "u0")
+        for i in range(25):
+            last = await node.store.react("lobby", 1, None, f"u{i}", f"n{i:02}", "👍", True)
+        shown = last.message["reactions"]["👍"]
+        assert (25, [f"n{i:02}" for i in range(20)]) == (shown["count"], shown["names"])
+
+    async def test_backlog_and_join_recover_changes(self, make_node: NodeFactory) -> None:
+        """Backlog.changed holds every kept message with v > 0; join with since answers
+        `updated` (id <= since, oldest first), and nothing on a reset."""
+        node = await make_node()
+        for i in range(4):
+            await post(node, "lobby", "u1", f"m{i}")
+        await node.store.react("lobby", 3, None, "u2", "B", "👍", True)
+        await node.store.edit_message("lobby", 1, None, "u1", "m0!", 9)
+        await node.store.edit_message("lobby", 4, None, "u1", "m3!", 9)
+        backlog = await node.store.backlog("lobby", 2)
+        assert ([3, 4], [(1, 1), (3, 1), (4, 1)]) == (
+            [i for i, _ in backlog.messages],
+            [(i, v) for i, v, _ in backlog.changed],
+        )
+        joined = await join(node, "lobby", "J", "s1", since=3, epoch=backlog.epoch)
+        assert ([4], [1, 3]) == (
+            [m["id"] for m in joined.history],
+            [m["id"] for m in joined.updated],
+        )
+        assert "m0!" == joined.updated[0]["text"]
+        plain = await join(node, "lobby", "K", "s2")
+        reset = await join(node, "lobby", "L", "s3", since=3, epoch="other")
+        assert ([], []) == (plain.updated, reset.updated)
+
+
+class TestReads:
+    async def test_positions_move_forward_only(self, make_node: NodeFactory) -> None:
+        """mark_read moves forward, publishes when it moves, never beyond the newest id."""
+        node = await subscribed(await make_node(), "lobby")
+        for _ in range(5):
+            await post(node, "lobby", "u1")
+        first = await node.store.mark_read("lobby", "u2", "Bob", 3, publish=True)
+        back = await node.store.mark_read("lobby", "u2", "Bob", 2, publish=True)
+        quiet = await node.store.mark_read("lobby", "u2", "Bob", 4, publish=False)
+        with pytest.raises(ReadOutOfRange):
+            await node.store.mark_read("lobby", "u2", "Bob", 6, publish=True)
+        assert [(3, True), (3, False), (4, True)] == [
+            (r.last_read, r.moved) for r in (first, back, quiet)
+        ]
+        await node.store.publish_read("lobby", "u2", "Bob")
+        await settle(node, 7)
+        assert [
+            {"room": "lobby", "name": "Bob", "last_read": 3},
+            {"room": "lobby", "name": "Bob", "last_read": 4},
+        ] == [orjson.loads(e.payload) for _, e in node.events if e.kind == "read"]
+
+    async def test_join_answers_positions(self, make_node: NodeFactory) -> None:
+        """join answers the user's own last_read and the members' positions by name."""
+        node = await make_node()
+        for _ in range(5):
+            await post(node, "lobby", "u1")
+        await join(node, "lobby", "Ann", "s1", user="u1")
+        await node.store.mark_read("lobby", "u1", "Ann", 4, publish=False)
+        await node.store.mark_read("lobby", "gone", "Ghost", 2, publish=False)
+        bob = await join(node, "lobby", "Bob", "s2", user="u2")
+        again = await join(node, "lobby", "Ann", "s3", user="u1")
+        assert (0, {"Ann": 4}, 4) == (bob.last_read, bob.reads, again.last_read)
+        with pytest.raises(ReadOutOfRange):
+            await node.store.mark_read("empty-room", "u1", "Ann", 1, publish=True)
+        assert (
+            0 == (await node.store.mark_read("empty-room", "u1", "Ann", 0, publish=True)).last_read
+        )
+
+    async def test_keyless_positions_end_with_the_connection(self, make_node: NodeFactory) -> None:
+        """A connection without a key loses its position when it leaves; a key keeps it."""
+        node = await make_node()
+        await post(node, "lobby", "u1")
+        await join(node, "lobby", "Ann", "s1")  # user "cs1"
+        await join(node, "lobby", "Bob", "s2", user="k-bob")
+        await node.store.mark_read("lobby", "cs1", "Ann", 1, publish=False)
+        await node.store.mark_read("lobby", "k-bob", "Bob", 1, publish=False)
+        await node.store.leave("lobby", "s1", 10, grace=False)
+        await node.store.leave("lobby", "s2", 10, grace=False)
+        assert (0, 1) == (
+            (await join(node, "lobby", "Ann", "s1")).last_read,
+            (await join(node, "lobby", "Bob", "s2", user="k-bob")).last_read,
+        )
+
+
+class TestChangeConcurrency:
+    async def test_six_reactors_on_two_nodes(self, make_node: NodeFactory) -> None:
+        """Six users reacting to one message at once through two nodes: six names, v 6,
+        and the feed carries v 1..6 in order."""
+        a, b = await make_node(), await make_node()
+        await subscribed(a, "lobby")
+        await post(a, "lobby", "u0")
+        users = [f"u{i}" for i in range(1, 7)]
+        await asyncio.gather(
+            *(
+                (a if i % 2 else b).store.react("lobby", 1, None, u, u.upper(), "👍", True)
+                for i, u in enumerate(users)
+            )
+        )
+        (final,) = await a.store.history("lobby", None, 50)
+        assert (6, {"👍": {"count": 6, "names": [u.upper() for u in users]}}) == (
+            final["v"],
+            final["reactions"],
+        )
+        await a.wait_events(7)
+        assert [1, 2, 3, 4, 5, 6] == [m["v"] for m in updates(a)]
 
 
 class TestCluster:
@@ -576,6 +1004,49 @@ class TestLiveness:
         await b.wait_events(3)
         assert ["user_joined", "user_joined", "user_left"] == b.kinds()
         assert await a.store.heartbeat() is False  # a learns it was declared dead
+
+    async def test_an_empty_room_leaves_no_key_without_expiry(self, make_node: NodeFactory) -> None:
+        """Once every member has left, each of the room's keys has an expiry."""
+        node = await make_node(presence_grace=0)
+        if self.memory:
+            return  # nothing outlives the process
+        assert isinstance(node.store, RedisStore)
+        await join(node, "quiet", "Ann", "s1", user="u1")
+        await node.store.leave("quiet", "s1", 10, grace=False)
+        await join(node, "busy", "Ann", "s1", user="u1")
+        await join(node, "busy", "Bob", "s2")
+        await node.store.append_message("busy", "Ann", "hi", 5, "c1", user="u1")
+        await node.store.react("busy", 1, None, "u1", "Ann", "👍", True)
+        await node.store.mark_read("busy", "u1", "Ann", 1, publish=True)
+        await node.store.leave("busy", "s1", 10, grace=True)
+        await node.store.leave("busy", "s2", 10, grace=True)
+        client = node.store.client
+        keys = [k async for k in client.scan_iter(match=node.store.keys.prefix + "room:*")]
+        ttls = {k: await client.pttl(k) for k in keys}
+        assert {"meta", "history", "reactions", "changed", "reads", "sent"} <= {
+            k.rsplit(":", 1)[1] for k in keys
+        }
+        assert {k: t for k, t in ttls.items() if t < 0} == {}
+
+    async def test_a_new_epoch_starts_clean(self, make_node: NodeFactory) -> None:
+        """A room whose meta is gone (expired or evicted) starts a new epoch without the
+        old history, changes or read positions."""
+        node = await make_node()
+        if self.memory:
+            return  # this backend never loses part of a room
+        assert isinstance(node.store, RedisStore)
+        await post(node, "lobby", "u1")
+        await node.store.react("lobby", 1, None, "u1", "Ann", "👍", True)
+        await node.store.mark_read("lobby", "u1", "Ann", 1, publish=False)
+        await node.store.client.delete(node.store.keys.meta("lobby"))
+        fresh = await post(node, "lobby", "u1")
+        joined = await join(node, "lobby", "Ann", "s1", user="u1")
+        assert (1, 0, [1], 0) == (
+            fresh["v"] + fresh["id"],
+            joined.last_read,
+            [m["id"] for m in joined.history],
+            len((await node.store.backlog("lobby", 0)).changed),
+        )
 
     async def test_restore_after_data_loss(self, make_node: NodeFactory) -> None:
         """Seats put back after Redis lost them: listed again, nothing announced."""

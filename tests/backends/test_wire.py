@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from redis.crc import key_slot
 
 from chat_service.backends import wire
@@ -139,3 +141,84 @@ class TestPresence:
             index,
         )
         assert set() == await store.client.smembers(store.keys.node_rooms("n1"))
+
+
+class TestChanges:
+    @pytest.mark.parametrize("name", NAMES)
+    async def test_change_script_matches_the_renderer(self, store: RedisStore, name: str) -> None:
+        """Every version change.lua stores and publishes equals wire.render_message's bytes,
+        with names of every kind in reactions, texts with escapes, reply_to and system."""
+        pubsub, _ = await listen(store, "lobby")
+        await store.append_message("lobby", "Ann", "first", 1, None, user="u0")
+        await store.append_message(
+            "lobby", name, "x", 2, "cid-1", user="u1", reply_to=1, system=True
+        )
+        await store.edit_message("lobby", 2, None, "u1", 'he said "hi" \\ \n\t\r 😀 \u2028', 3)
+        for i, who in enumerate([name, "Bob", 'a"b', "a#b", "Émile", "zed"]):
+            await store.react("lobby", 2, None, f"r{i}", who, "👍🏽", True)
+        await store.react("lobby", 2, None, "r9", name, "🎉", True)
+        await store.react("lobby", 2, None, "r1", "Bob", "👍🏽", False)
+        await store.delete_message("lobby", 2, None, "u1", moderator=False)
+        published = [wire.RoomEvent.decode(e) for e in await drain(pubsub, 12)]
+        updates = [e for e in published if e.kind == "message_updated"]
+        assert 10 == len(updates)
+        for event in updates:
+            message = wire.parse_message(event.payload)
+            assert (wire.render_message(message), 2, message["v"]) == (
+                event.payload,
+                event.seq,
+                wire.message_version(event.payload),
+            )
+        reacted = wire.parse_message(updates[8].payload)
+        assert {
+            "👍🏽": {"count": 5, "names": sorted([name, 'a"b', "a#b", "Émile", "zed"])},
+            "🎉": {"count": 1, "names": [name]},
+        } == reacted["reactions"]
+        raw = (await store.backlog("lobby", 0)).messages[1][1]
+        assert updates[-1].payload == raw
+
+    async def test_read_payload_matches(self, store: RedisStore) -> None:
+        """`read` from read.lua equals wire.read_payload's bytes."""
+        pubsub, _ = await listen(store, "lobby")
+        await store.append_message("lobby", "Ann", "hi", 1, None, user="u0")
+        name = 'Zoë "q" \\ 😀'
+        await store.mark_read("lobby", "u1", name, 1, publish=True)
+        (published,) = (await drain(pubsub, 2))[1:]
+        event = wire.RoomEvent.decode(published)
+        assert ("read", 0, wire.read_payload("lobby", name, 1)) == (
+            event.kind,
+            event.seq,
+            event.payload,
+        )
+
+    def test_new_message_json_is_canonical(self) -> None:
+        """A new message's stored form is what the renderer writes for it."""
+        body = wire.message_body("r", 'N "x"', "t\n", 5, "c", 3, True)
+        raw = wire.message_json(7, body, "ep")
+        assert raw == wire.render_message(wire.parse_message(raw))
+        assert (7, 0) == (wire.message_id(raw), wire.message_version(raw))
+
+    def test_version_2_messages_read_as_v0(self) -> None:
+        """A stored message without `v` gains `"v":0` right after its id."""
+        old = '{"id":12,"room":"r","name":"n","text":"t","ts":1,"epoch":"e"}'
+        assert ('{"id":12,"v":0,"room":"r"', 0) == (
+            wire.current(old)[:25],
+            wire.message_version(old),
+        )
+
+
+class TestRendering:
+    @given(
+        name=st.text(min_size=1, max_size=8),
+        text=st.text(min_size=1, max_size=20),
+        client_id=st.one_of(st.none(), st.from_regex(r"[A-Za-z0-9_-]{1,8}", fullmatch=True)),
+        reply_to=st.one_of(st.none(), st.integers(min_value=1, max_value=10**6)),
+        system=st.booleans(),
+    )
+    def test_new_messages_render_as_stored(
+        self, name: str, text: str, client_id: str | None, reply_to: int | None, system: bool
+    ) -> None:
+        """For any fields, the stored form of a new message is the renderer's output."""
+        body = wire.message_body("room", name, text, 1, client_id, reply_to, system)
+        raw = wire.message_json(3, body, "epoch")
+        assert raw == wire.render_message(wire.parse_message(raw))

@@ -190,3 +190,45 @@ class TestNumbers:
     def test_payload_must_be_object(self, raw: Any) -> None:
         """Every payload is an object."""
         assert "bad_request" == code_of(v.require_object, raw)
+
+
+class TestChangeFields:
+    @given(st.text(min_size=1, max_size=16))
+    def test_emoji_rule(self, raw: str) -> None:
+        """1-16 code points without white space, control characters or lone surrogates
+        is an emoji; anything else is bad_request."""
+        bad = any(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cs") for ch in raw)
+        if bad:
+            assert "bad_request" == code_of(v.emoji, raw)
+        else:
+            assert raw == v.emoji(raw)
+
+    @pytest.mark.parametrize("raw", ["👍", "👍🏽", "👩\u200d💻", "🇫🇷", "❤\ufe0f", "+1", "x" * 16])
+    def test_real_emoji(self, raw: str) -> None:
+        """Sequences with modifiers, joiners, flags and variation selectors are one reaction."""
+        assert raw == v.emoji(raw)
+
+    @pytest.mark.parametrize("raw", ["", "x" * 17, "a b", "\u3000", "\t", None, 1, ["👍"]])
+    def test_bad_emoji(self, raw: Any) -> None:
+        """Empty, long, spaced and non-string emoji are bad_request."""
+        assert "bad_request" == code_of(v.emoji, raw)
+
+    @given(st.one_of(st.integers(), st.booleans(), st.none(), st.text(max_size=3), st.floats()))
+    def test_message_ids(self, raw: Any) -> None:
+        """An id is a non-negative integer (not a boolean); reply_to is a positive one."""
+        valid = isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0
+        if valid:
+            assert raw == v.message_id({"id": raw})
+        else:
+            assert "bad_request" == code_of(v.message_id, {"id": raw})
+        if raw is None:
+            assert v.reply_to(raw) is None
+        elif valid and raw > 0:
+            assert raw == v.reply_to(raw)
+        else:
+            assert "bad_request" == code_of(v.reply_to, raw)
+
+    @pytest.mark.parametrize("raw", [0, 1, "true", None])
+    def test_on_is_a_boolean(self, raw: Any) -> None:
+        """`on` must be true or false."""
+        assert "bad_request" == code_of(v.reaction_on, raw)

@@ -1,5 +1,5 @@
 -- Lingering users of one room whose grace is over leave, unless a connection came back.
--- KEYS: presence keys (6)
+-- KEYS: presence keys (7)
 -- ARGV: room, now ms
 -- Returns {users who left, the next deadline in the room or -1}.
 local room, now = ARGV[1], tonumber(ARGV[2])

@@ -1,6 +1,6 @@
 -- Shared by every script that seats or unseats a connection (prepended when loaded).
--- K: meta, names, users, seats, lingering, channel (keys.presence_keys order): all keys
--- of one room, so a script runs in one Cluster slot. PUBLISH is 'PUBLISH', or 'SPUBLISH'
+-- K: meta, names, users, seats, lingering, channel, reads (keys.presence_keys order): all
+-- keys of one room, so a script runs in one Cluster slot. PUBLISH is 'PUBLISH', or 'SPUBLISH'
 -- on Redis Cluster (set by the loader, redis.load_script).
 -- A name record is user .. '\n' .. name_json (wire.name_record): presence payloads are
 -- concatenated from it, so they match wire.presence_payload byte for byte.
@@ -27,6 +27,9 @@ local function remove_user(K, room, user, ts, skip)
   redis.call('HDEL', K[3], user)
   redis.call('HDEL', K[4], user)
   redis.call('ZREM', K[5], user)
+  -- A connection without a key (users.user_for_connection) never comes back: its read
+  -- position goes with it.
+  if string.sub(user, 1, 1) == 'c' then redis.call('HDEL', K[7], user) end
   local name_json = '""'
   if rec then
     name_json = record_name_json(rec)

@@ -1,0 +1,15 @@
+-- Shared by the scripts that may start a room's history (prepended when loaded: join,
+-- append). A new epoch is a new history: whatever an older one left behind (a room
+-- partly expired or evicted) is deleted with it, so ids, changes and read positions of
+-- two epochs never mix. Every call refreshes the room's idle expiry.
+local function room_epoch(meta, candidate, ttl, stale)
+  local epoch = redis.call('HGET', meta, 'epoch')
+  if not epoch then
+    epoch = candidate
+    redis.call('DEL', unpack(stale))
+    redis.call('HDEL', meta, 'seq')
+    redis.call('HSET', meta, 'epoch', epoch)
+  end
+  redis.call('PEXPIRE', meta, ttl)
+  return epoch
+end

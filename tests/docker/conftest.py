@@ -1,0 +1,64 @@
+"""The docker tier's fixtures: a private dockerd for the session, the compose stack for a module."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chat_tools.procs import free_port
+
+from .engine import ROOT, Engine, NetworkState, Project, private_engine, provide_base_images
+
+OVERRIDE = Path(__file__).with_name("compose.test.yml")
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[Engine]:
+    """dockerd of its own; afterwards the host's bridges, iptables and ip_forward are as
+    they were before it started."""
+    before = NetworkState.capture()
+    started = time.monotonic()
+    with private_engine() as engine:
+        how = provide_base_images(engine)
+        print(f"\nbase images: {how} ({time.monotonic() - started:.0f}s)")
+        yield engine
+    after = NetworkState.capture()
+    assert before == after, f"host network state changed:\nbefore {before}\nafter {after}"
+
+
+@pytest.fixture(scope="module")
+def stack(engine: Engine) -> Iterator[tuple[Project, str]]:
+    """docker-compose.yml + the test override, built and up; yields it and the balancer's URL."""
+    port = free_port()
+    env = {"CHAT_LB_ADDRESS": "127.0.0.1", "CHAT_LB_PORT": str(port)}
+    project = Project(engine, f"chattest{port}", [ROOT / "docker-compose.yml", OVERRIDE], env)
+    started = time.monotonic()
+    project("build", timeout=900)
+    built = time.monotonic()
+    project("up", "--detach", "--wait", timeout=300)
+    url = f"http://127.0.0.1:{port}"
+    wait_until_served(url + "/healthz", timeout=60)
+    print(f"\nimage built in {built - started:.0f}s, stack up in {time.monotonic() - built:.0f}s")
+    try:
+        yield project, url
+    finally:
+        project("down", "--volumes", "--remove-orphans", "--timeout", "20", check=False)
+
+
+def wait_until_served(url: str, timeout: float) -> None:
+    """Until the balancer answers 200 (its health checks take a node in after 2 passes)."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError as exc:
+            last = exc
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} not served within {timeout}s: {last}")

@@ -28,6 +28,10 @@ def engine() -> Iterator[Engine]:
         yield engine
     after = NetworkState.capture()
     assert before == after, f"host network state changed:\nbefore {before}\nafter {after}"
+    print(
+        f"\nhost network state as before: bridges {list(after.bridges)}, "
+        f"{len(after.iptables)} iptables lines, ip_forward={after.ip_forward}"
+    )
 
 
 @pytest.fixture(scope="module")

@@ -72,6 +72,25 @@ class TestThroughTheBalancer:
         assert (200, True) == (status, headers.get("X-Chat-Node", "").startswith("chat"))
         assert '"ok"' in body
 
+    def test_published_on_loopback_only_and_redis_memory_capped(self, stack: Stack) -> None:
+        """The balancer's port is bound to CHAT_LB_ADDRESS (127.0.0.1) and nothing else is
+        published; Redis' container limit is 1 GiB, twice its maxmemory."""
+        project, url = stack
+        published = {
+            service: project("port", service, "5000" if service != "redis" else "6379",
+                             check=False, timeout=30).stdout.strip()
+            for service in ("lb", "redis")
+        }  # fmt: skip
+        redis = project.containers("redis")[0]
+        memory = project.engine.run(
+            "inspect", "--format", "{{.HostConfig.Memory}}", redis, timeout=30
+        ).stdout.strip()
+        # `port` answers ":0" for a port that is not published.
+        assert ({"lb": url.removeprefix("http://"), "redis": ":0"}, str(1024**3)) == (
+            published,
+            memory,
+        )
+
     async def test_the_page_and_its_scripts(self, stack: Stack) -> None:
         """A room page and every script it loads (and the modules they import) answer 200."""
         _project, url = stack

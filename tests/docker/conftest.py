@@ -27,6 +27,7 @@ def engine() -> Iterator[Engine]:
         print(f"\nbase images: {how} ({time.monotonic() - started:.0f}s)")
         yield engine
     after = NetworkState.capture()
+    assert (True, False) == (engine.process.poll() is not None, engine.home.exists())
     assert before == after, f"host network state changed:\nbefore {before}\nafter {after}"
     print(
         f"\nhost network state as before: bridges {list(after.bridges)}, "

@@ -114,15 +114,11 @@ class Engine:
     log: Path
     env: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def pid(self) -> int:
-        return int((self.home / "docker.pid").read_text())
-
     def run(
-        self, *args: str, timeout: float = 300, check: bool = True, input_: bytes | None = None
+        self, *args: str, timeout: float = 300, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         """`docker ARGS` against this engine; a failure raises with its output."""
-        return _run([self.docker, *args], self.env, timeout, check, input_)
+        return _run([self.docker, *args], self.env, timeout, check)
 
     def stop(self, timeout: float = 30) -> None:
         """SIGTERM by PID (dockerd stops containerd and its shims), SIGKILL if it hangs."""
@@ -136,16 +132,9 @@ class Engine:
 
 
 def _run(
-    argv: Sequence[str], env: dict[str, str], timeout: float, check: bool, input_: bytes | None
+    argv: Sequence[str], env: dict[str, str], timeout: float, check: bool
 ) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        list(argv),
-        env=env,
-        capture_output=True,
-        timeout=timeout,
-        check=False,
-        input=input_,
-    )
+    result = subprocess.run(list(argv), env=env, capture_output=True, timeout=timeout, check=False)
     done = subprocess.CompletedProcess(
         result.args,
         result.returncode,
@@ -215,8 +204,17 @@ def private_engine() -> Iterator[Engine]:
         yield engine
     finally:
         engine.stop()
-        subprocess.run(["umount", "-R", str(home / "data")], capture_output=True, check=False)
+        _unmount_below(home)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _unmount_below(folder: Path) -> None:
+    """What dockerd may leave mounted under its roots (the default network namespace's
+    bind mount, an overlay of a container it could not stop), deepest first."""
+    mounts = Path("/proc/self/mounts").read_text().splitlines()
+    points = [line.split()[1] for line in mounts if len(line.split()) > 1]
+    for point in sorted((p for p in points if p.startswith(f"{folder}/")), reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True, timeout=30, check=False)
 
 
 def _has_image(engine: Engine, image: str) -> bool:
@@ -310,7 +308,7 @@ class Project:
         argv = [str(self.engine.compose), "--project-name", self.name]
         argv += [part for f in self.files for part in ("--file", str(f))]
         argv += ["--project-directory", str(ROOT), *args]
-        return _run(argv, self.engine.env | self.env, timeout, check, None)
+        return _run(argv, self.engine.env | self.env, timeout, check)
 
     def containers(self, service: str) -> list[str]:
         """IDs of the service's running containers."""

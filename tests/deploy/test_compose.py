@@ -10,10 +10,12 @@ from typing import Any
 
 import jsonschema
 import pytest
+import yaml
 
 from chat_service.config import Settings, env_name
 
 SCHEMA_PATH = Path(__file__).with_name("compose_spec.json")
+TLS_OVERRIDE = Path(__file__).resolve().parents[2] / "deploy" / "compose.tls.yml"
 # The schema declares draft 2019-09 (under an http:// URI jsonschema does not recognise).
 Validator = jsonschema.Draft201909Validator
 EXACT_TAG = re.compile(r"^[a-z0-9][a-z0-9._/-]*:\d+\.\d+\.\d+(-[a-z0-9.]+)?$")
@@ -58,6 +60,23 @@ class TestSchema:
         broken = copy.deepcopy(compose)
         broken["services"]["chat"]["depend_on"] = ["redis"]
         assert False is Validator(schema).is_valid(broken)
+
+
+class TestTlsOverride:
+    tls = yaml.safe_load(TLS_OVERRIDE.read_text())
+
+    def test_matches_the_compose_spec_schema(self) -> None:
+        """deploy/compose.tls.yml validates against the Compose Specification schema."""
+        schema = json.loads(SCHEMA_PATH.read_text())
+        assert [] == [e.message for e in Validator(schema).iter_errors(self.tls)]
+
+    def test_publishes_https_where_haproxy_binds_it(self) -> None:
+        """The HTTPS container port is CHAT_LB_TLS_BIND's, on the same address setting."""
+        lb = self.tls["services"]["lb"]
+        assert (["${CHAT_LB_ADDRESS:-127.0.0.1}:${CHAT_LB_HTTPS_PORT:-443}:5443"], ":5443") == (
+            lb["ports"],
+            lb["environment"]["CHAT_LB_TLS_BIND"],
+        )
 
 
 class TestServices:

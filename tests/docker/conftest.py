@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -35,12 +36,40 @@ def engine() -> Iterator[Engine]:
     )
 
 
+@pytest.fixture(scope="session")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A self-signed certificate for 127.0.0.1 as chat.pem (chain, then key) in a folder the
+    balancer's unprivileged user can read; returns the certificate alone, for clients."""
+    folder = tmp_path_factory.mktemp("tls")
+    folder.chmod(0o755)
+    key, cert = folder / "key.pem", folder / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    pem = folder / "chat.pem"
+    pem.write_text(cert.read_text() + key.read_text())
+    pem.chmod(0o644)
+    key.unlink()
+    return cert
+
+
 @pytest.fixture(scope="module")
-def stack(engine: Engine) -> Iterator[tuple[Project, str]]:
-    """docker-compose.yml + the test override, built and up; yields it and the balancer's URL."""
-    port = free_port()
-    env = {"CHAT_LB_ADDRESS": "127.0.0.1", "CHAT_LB_PORT": str(port)}
-    project = Project(engine, f"chattest{port}", [ROOT / "docker-compose.yml", OVERRIDE], env)
+def stack(engine: Engine, tls: Path) -> Iterator[tuple[Project, str]]:
+    """docker-compose.yml + deploy/compose.tls.yml (plain HTTP served too) + the test
+    override, built and up; yields it and the balancer's plain URL."""
+    port, tls_port = free_port(), free_port()
+    env = {
+        "CHAT_LB_ADDRESS": "127.0.0.1",
+        "CHAT_LB_PORT": str(port),
+        "CHAT_LB_TLS_DIR": str(tls.parent),
+        "CHAT_LB_HTTPS_PORT": str(tls_port),
+        "CHAT_LB_PLAIN_HTTP": "serve",
+    }
+    files = [ROOT / "docker-compose.yml", ROOT / "deploy" / "compose.tls.yml", OVERRIDE]
+    project = Project(engine, f"chattest{port}", files, env)
     started = time.monotonic()
     project("build", timeout=900)
     built = time.monotonic()

@@ -10,9 +10,11 @@ import asyncio
 import contextlib
 import re
 import secrets
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -89,6 +91,22 @@ class TestThroughTheBalancer:
         assert ({"lb": url.removeprefix("http://"), "redis": ":0"}, str(1024**3)) == (
             published,
             memory,
+        )
+
+    async def test_tls_with_a_self_signed_certificate(self, stack: Stack, tls: Path) -> None:
+        """deploy/compose.tls.yml: HTTPS on its own published port, with HSTS."""
+        project, _url = stack
+        address = project("port", "lb", "5443", timeout=30).stdout.strip()
+        context = ssl.create_default_context(cafile=str(tls))
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"https://{address}/healthz", ssl=context) as resp,
+        ):
+            status, hsts = resp.status, resp.headers.get("Strict-Transport-Security")
+        assert (200, "max-age=31536000", project.env["CHAT_LB_HTTPS_PORT"]) == (
+            status,
+            hsts,
+            address.rsplit(":", 1)[1],
         )
 
     async def test_the_page_and_its_scripts(self, stack: Stack) -> None:

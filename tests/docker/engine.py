@@ -224,7 +224,7 @@ def _has_image(engine: Engine, image: str) -> bool:
 def _pull(engine: Engine, image: str) -> bool:
     """The official image when the registry can be reached (not on these machines)."""
     try:
-        return engine.run("pull", image, check=False, timeout=120).returncode == 0
+        return engine.run("pull", image, check=False, timeout=30).returncode == 0
     except subprocess.TimeoutExpired:
         return False
 

@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # One chat node per container. Build: `docker build -t chat-service .`; the compose file in
 # this folder builds it for the `chat` service. Every base image is pinned to an exact tag.
 
@@ -49,8 +47,9 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 USER 10001:10001
 EXPOSE 5000
-# The node drains on SIGTERM (members leave their rooms, clients are told to reconnect) and
-# exits 0 within 10 s; exec-form ENTRYPOINT makes it PID 1 so the signal reaches it directly.
+# On SIGTERM the node fails /readyz for CHAT_DRAIN_DELAY seconds (0 unless set) while still
+# serving, then drains (members leave their rooms, clients are told to reconnect) and exits 0
+# within CHAT_DRAIN_DELAY + 10 s; exec-form ENTRYPOINT makes it PID 1 so the signal reaches it directly.
 STOPSIGNAL SIGTERM
 # slim has no curl: the image's own Python asks /healthz.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \

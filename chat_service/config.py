@@ -14,6 +14,9 @@ from .redis_urls import RedisUrlError, parse_target
 
 MIN_API_KEY = 32
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# A stop that waits longer than this is a mistake (minutes, not seconds): no balancer
+# needs it, and every orchestrator's grace period would have to exceed it.
+MAX_DRAIN_DELAY = 120.0
 
 
 class SettingsError(ValueError):
@@ -62,6 +65,7 @@ class Settings:
     ping_interval: float = 5.0
     ping_timeout: float = 5.0
     shutdown_timeout: float = 8.0
+    drain_delay: float = 0.0
     web_dir: str | None = None
     presence_grace: float = 5.0
     access_log: bool = True
@@ -188,6 +192,8 @@ ENV_HELP: dict[str, str] = {
     "within ping_interval + ping_timeout)",
     "ping_timeout": "seconds an Engine.IO ping waits for its answer",
     "shutdown_timeout": "seconds a draining node waits for clients before exiting",
+    "drain_delay": "seconds a stopping node keeps serving with /readyz failing, so load "
+    "balancers take it out before it drains (a second signal skips the wait)",
     "web_dir": "folder with templates/, static/ and node_modules/ of the browser side",
     "presence_grace": "seconds a disconnected user stays listed before user_left; 0 turns it off",
     "access_log": "one line per HTTP request (probes and Engine.IO polls at DEBUG)",
@@ -361,6 +367,7 @@ def _parse_field(name: str, raw: str) -> Any:
         "ping_interval": lambda r: _float(name, r, minimum=1.0),
         "ping_timeout": lambda r: _float(name, r, minimum=1.0),
         "shutdown_timeout": lambda r: _float(name, r, minimum=0.0),
+        "drain_delay": lambda r: _bounded_float(name, r, 0.0, MAX_DRAIN_DELAY),
         "web_dir": lambda r: r.strip() or None,
         "presence_grace": lambda r: _float(name, r, minimum=0.0),
         "access_log": lambda r: _bool(name, r),

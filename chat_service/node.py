@@ -48,6 +48,7 @@ class NodeRuntime:
         self.transport = transport
         self.metrics = metrics
         self.draining = False
+        self.leaving = False
         self._registered = False
         self._backend_ok = False
         self._stopping = False
@@ -57,7 +58,7 @@ class NodeRuntime:
 
     async def not_ready_reason(self) -> str | None:
         """None when the node can serve chat; otherwise why not."""
-        if self.draining:
+        if self.leaving or self.draining:
             return "node is shutting down"
         try:
             await self.store.ping()
@@ -166,6 +167,12 @@ class NodeRuntime:
             await self.transport.close(sid)
             with suppress(Exception):
                 await self.service.disconnect(sid)
+
+    def announce_stop(self) -> None:
+        """SIGTERM with a drain delay: fail /readyz from now on but keep serving, so every
+        balancer's health check takes this node out before it closes anything."""
+        self.leaving = True
+        self.metrics.draining.set(1)
 
     async def drain(self) -> None:
         """SIGTERM: unseat every connection at once (their users linger for the presence

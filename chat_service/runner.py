@@ -1,4 +1,5 @@
-"""Run one node until SIGTERM/SIGINT, then drain and exit 0 within the deadline."""
+"""Run one node until SIGTERM/SIGINT, then leave the balancers (CHAT_DRAIN_DELAY), drain
+and exit 0 within the deadline."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     host, port = bound_address(runner, settings)
     logger.info("listening on http://%s:%s", host, port, extra={"host": host, "port": port})
     await stop.wait()
+    await leave_balancers(app, settings, stop)
     logger.info("stopping: no new connections, draining")
     try:
         await asyncio.wait_for(runner.cleanup(), settings.shutdown_timeout + 1.0)
@@ -63,6 +65,23 @@ def http_limits(settings: Settings) -> dict[str, Any]:
         "access_log_class": AccessLog,
         "access_log": logging.getLogger("aiohttp.access") if settings.access_log else None,
     }
+
+
+async def leave_balancers(app: web.Application, settings: Settings, stop: asyncio.Event) -> None:
+    """Fail /readyz and keep serving for CHAT_DRAIN_DELAY: a balancer that checks every
+    second sees the node go and stops sending it anything before it drains, instead of
+    finding a closed port. A second signal ends the wait at once."""
+    delay = settings.drain_delay
+    if delay <= 0:
+        return
+    app[RUNTIME].announce_stop()
+    logger.info("stopping: /readyz fails now; serving %.1fs more before draining", delay)
+    stop.clear()
+    try:
+        await asyncio.wait_for(stop.wait(), delay)
+        logger.info("second stop signal: draining now")
+    except TimeoutError:
+        pass
 
 
 def bound_address(runner: web.AppRunner, settings: Settings) -> tuple[str, int]:

@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from chat_service.app import create_app
-from chat_service.appkeys import SERVICE
+from chat_service.appkeys import RUNTIME, SERVICE
 from chat_service.config import Settings
 from chat_service.errors import BackendUnavailable
 from chat_tools.clients import ChatClient, make_settings
@@ -189,6 +189,24 @@ class TestOperations:
         assert 200 == (await client.get("/healthz")).status
         api = await client.get("/api/rooms")
         assert (503, "unavailable") == (api.status, (await api.json())["error"]["code"])
+
+    async def test_readyz_fails_once_the_node_announces_its_stop(
+        self, http: Callable[..., Any]
+    ) -> None:
+        """After announce_stop (SIGTERM with a drain delay) /readyz is 503 and the metric says
+        draining, while the node still serves pages, the API and /healthz."""
+        client = await http()
+        client.app[RUNTIME].announce_stop()
+        resp = await client.get("/readyz")
+        body = await resp.json()
+        served = [(await client.get(p)).status for p in ("/healthz", "/", "/api/rooms")]
+        metrics = await (await client.get("/metrics")).text()
+        assert (503, "node is shutting down", [200, 200, 200]) == (
+            resp.status,
+            body["reason"],
+            served,
+        )
+        assert "chat_draining 1.0" in metrics
 
     async def test_metrics(self, http: Callable[..., Any]) -> None:
         """/metrics is Prometheus text with the documented names."""

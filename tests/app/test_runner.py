@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,3 +109,51 @@ class TestMetricsPage:
             sorted(n for n in names if n.endswith("_created")),
             process_metrics & names,
         )
+
+
+def _status(port: int, path: str) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+class TestDrainDelay:
+    """SIGTERM with CHAT_DRAIN_DELAY: out of the balancers first, then the usual drain."""
+
+    def test_readyz_fails_at_once_and_the_node_keeps_serving(self, start_node: Any) -> None:
+        """During the delay /readyz is 503 while pages and /healthz still answer 200;
+        the node then drains and exits 0 within delay + 10 s, not before the delay."""
+        process, port = start_node(CHAT_DRAIN_DELAY="2")
+        wait_for_http(f"http://127.0.0.1:{port}/readyz", timeout=10)
+        stopped = time.monotonic()
+        process.signal(signal.SIGTERM)
+        _wait_for_entry(process, "stopping: /readyz fails now")
+        during = (_status(port, "/readyz"), _status(port, "/healthz"), _status(port, "/"))
+        process.proc.wait(timeout=2 + 10)
+        took = time.monotonic() - stopped
+        assert ((503, 200, 200), 0) == (during, process.proc.returncode)
+        assert 2.0 <= took < 12.0
+
+    def test_a_second_signal_drains_at_once(self, start_node: Any) -> None:
+        """Ctrl-C twice (or SIGTERM then SIGINT) does not sit out a long delay."""
+        process, port = start_node(CHAT_DRAIN_DELAY="60")
+        wait_for_http(f"http://127.0.0.1:{port}/readyz", timeout=10)
+        process.signal(signal.SIGTERM)
+        _wait_for_entry(process, "stopping: /readyz fails now")
+        stopped = time.monotonic()
+        process.signal(signal.SIGINT)
+        process.proc.wait(timeout=10)
+        assert (0, True) == (process.proc.returncode, time.monotonic() - stopped < 10)
+
+    def test_without_a_delay_the_node_drains_at_once(self, start_node: Any) -> None:
+        """CHAT_DRAIN_DELAY unset (0): SIGTERM drains straight away, as before."""
+        process, port = start_node()
+        wait_for_http(f"http://127.0.0.1:{port}/readyz", timeout=10)
+        stopped = time.monotonic()
+        process.signal(signal.SIGTERM)
+        process.proc.wait(timeout=10)
+        log = process.log()
+        assert (0, False) == (process.proc.returncode, "/readyz fails now" in log)
+        assert time.monotonic() - stopped < 10

@@ -10,10 +10,12 @@ from typing import Any
 
 import jsonschema
 import pytest
+import yaml
 
 from chat_service.config import Settings, env_name
 
 SCHEMA_PATH = Path(__file__).with_name("compose_spec.json")
+TLS_OVERRIDE = Path(__file__).resolve().parents[2] / "deploy" / "compose.tls.yml"
 # The schema declares draft 2019-09 (under an http:// URI jsonschema does not recognise).
 Validator = jsonschema.Draft201909Validator
 EXACT_TAG = re.compile(r"^[a-z0-9][a-z0-9._/-]*:\d+\.\d+\.\d+(-[a-z0-9.]+)?$")
@@ -25,6 +27,20 @@ def _duration_seconds(text: str) -> float:
     for number, unit in re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text):
         total += float(number) * units[unit]
     return total
+
+
+def _bytes(text: str) -> int:
+    units = {
+        "b": 1,
+        "k": 1024,
+        "kb": 1024,
+        "m": 1024**2,
+        "mb": 1024**2,
+        "g": 1024**3,
+        "gb": 1024**3,
+    }
+    number, unit = re.fullmatch(r"(\d+)\s*([a-z]+)", text.strip().lower()).groups()  # type: ignore[union-attr]
+    return int(number) * units[unit]
 
 
 def _published_ports(service: dict[str, Any]) -> list[str]:
@@ -52,6 +68,23 @@ class TestSchema:
         assert False is Validator(schema).is_valid(broken)
 
 
+class TestTlsOverride:
+    tls = yaml.safe_load(TLS_OVERRIDE.read_text())
+
+    def test_matches_the_compose_spec_schema(self) -> None:
+        """deploy/compose.tls.yml validates against the Compose Specification schema."""
+        schema = json.loads(SCHEMA_PATH.read_text())
+        assert [] == [e.message for e in Validator(schema).iter_errors(self.tls)]
+
+    def test_publishes_https_where_haproxy_binds_it(self) -> None:
+        """The HTTPS container port is CHAT_LB_TLS_BIND's, on the same address setting."""
+        lb = self.tls["services"]["lb"]
+        assert (["${CHAT_LB_ADDRESS:-127.0.0.1}:${CHAT_LB_HTTPS_PORT:-443}:5443"], ":5443") == (
+            lb["ports"],
+            lb["environment"]["CHAT_LB_TLS_BIND"],
+        )
+
+
 class TestServices:
     def test_three_services(self, compose: dict[str, Any]) -> None:
         """Redis, the scalable chat service and the load balancer, nothing else."""
@@ -67,14 +100,15 @@ class TestServices:
         assert {"redis", "lb"} == set(images)
         assert {} == {name: image for name, image in images.items() if not EXACT_TAG.match(image)}
 
-    def test_only_the_load_balancer_publishes_port_5000(self, compose: dict[str, Any]) -> None:
-        """One published port in the whole file: lb's 5000."""
+    def test_only_the_load_balancer_publishes_a_port(self, compose: dict[str, Any]) -> None:
+        """One published port in the whole file: the balancer's, on loopback:5000 unless
+        CHAT_LB_ADDRESS / CHAT_LB_PORT say otherwise."""
         published = {
             name: _published_ports(svc)
             for name, svc in _default_services(compose).items()
             if svc.get("ports")
         }
-        assert {"lb": ["5000:5000"]} == published
+        assert {"lb": ["${CHAT_LB_ADDRESS:-127.0.0.1}:${CHAT_LB_PORT:-5000}:5000"]} == published
 
 
 class TestChat:
@@ -112,11 +146,27 @@ class TestChat:
         assert set() == set(env) - known
 
     def test_chat_restarts_and_stops_gracefully(self, compose: dict[str, Any]) -> None:
-        """Restarted if it dies; SIGTERM via an init, with time to drain (10 s) before SIGKILL."""
+        """Restarted if it dies; SIGTERM via an init, and SIGKILL only after the drain delay
+        plus the drain's own deadline (shutdown timeout + 1 s)."""
         chat = compose["services"]["chat"]
         actual = (chat.get("restart"), chat.get("init"), chat.get("stop_signal", "SIGTERM"))
         assert ("unless-stopped", True, "SIGTERM") == actual
-        assert _duration_seconds(chat["stop_grace_period"]) > 10
+        delay = float(chat["environment"]["CHAT_DRAIN_DELAY"])
+        needed = delay + Settings.shutdown_timeout + 1.0
+        assert _duration_seconds(chat["stop_grace_period"]) > needed
+
+    def test_drain_delay_outlasts_the_balancers_checks(
+        self, compose: dict[str, Any], root: Path
+    ) -> None:
+        """HAProxy marks a stopping node down ((fall + 1) x inter, a check in flight
+        included) before the node stops serving."""
+        config = (root / "deploy" / "haproxy" / "haproxy.cfg").read_text()
+        line = re.search(r"^\s*default-server .*$", config, re.M)
+        assert line is not None
+        inter = _duration_seconds(re.search(r"inter (\S+)", line.group(0)).group(1))  # type: ignore[union-attr]
+        fall = int(re.search(r"fall (\d+)", line.group(0)).group(1))  # type: ignore[union-attr]
+        delay = float(compose["services"]["chat"]["environment"]["CHAT_DRAIN_DELAY"])
+        assert (fall + 1) * inter < delay
 
 
 class TestRedis:
@@ -139,6 +189,10 @@ class TestRedis:
 
 
 class TestLoadBalancer:
+    def test_lb_sets_no_ulimits(self, compose: dict[str, Any]) -> None:
+        """No `ulimits`: a daemon that may not raise nofile would refuse the container."""
+        assert None is compose["services"]["lb"].get("ulimits")
+
     def test_lb_mounts_the_deploy_config(self, compose: dict[str, Any], root: Path) -> None:
         """Every config file haproxy is given exists in deploy/haproxy."""
         lb = compose["services"]["lb"]
@@ -180,6 +234,14 @@ class TestOperations:
         command = compose["services"]["redis"]["command"]
         policy = command[command.index("--maxmemory-policy") + 1]
         assert ("noeviction", True) == (policy, "--maxmemory" in command)
+
+    def test_redis_container_limit_is_about_twice_maxmemory(self, compose: dict[str, Any]) -> None:
+        """The container may use about twice maxmemory (the AOF rewrite's fork)."""
+        redis = compose["services"]["redis"]
+        command = redis["command"]
+        maxmemory = _bytes(command[command.index("--maxmemory") + 1])
+        limit = _bytes(redis["deploy"]["resources"]["limits"]["memory"])
+        assert 2 * maxmemory == limit
 
     def test_chat_runs_more_than_one_replica(self, compose: dict[str, Any]) -> None:
         """A replica count of at least two: one node can restart while another serves."""

@@ -135,6 +135,12 @@ def _run_lines(stages: list[Stage]) -> list[str]:
 
 
 class TestStages:
+    def test_no_parser_directive_that_needs_a_registry(self) -> None:
+        """No `# syntax=` line: BuildKit would fetch that frontend from Docker Hub, and a
+        build without Hub access would fail before its first step."""
+        text = (ROOT / "Dockerfile").read_text()
+        assert [] == re.findall(r"^#\s*syntax\s*=.*$", text, re.M | re.I)
+
     def test_multi_stage_with_a_node_stage_for_the_web_client(self, stages: list[Stage]) -> None:
         """A node stage runs npm ci; a python build stage; a python runtime stage last."""
         bases = [s.base.split(":")[0] for s in stages]

@@ -61,6 +61,11 @@ class TestHaproxyAcceptsTheConfig:
         result = _haproxy_check(CONFIG, DEPLOY_DIR / COMPOSE_UPSTREAMS)
         assert (0, "") == (result.returncode, _alerts(result))
 
+    def test_static_upstreams_example_is_valid(self) -> None:
+        """haproxy -c passes for haproxy.cfg + the several-machines example."""
+        result = _haproxy_check(CONFIG, DEPLOY_DIR / "upstreams.static.cfg")
+        assert (0, "") == (result.returncode, _alerts(result))
+
     def test_local_config_is_valid(self, tmp_path: Path) -> None:
         """haproxy -c passes for haproxy.cfg + the runner's rendered upstreams."""
         upstreams = tmp_path / "upstreams.local.cfg"

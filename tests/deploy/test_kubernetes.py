@@ -26,8 +26,6 @@ KUBECTL = Path(sys.executable).parent / "kubectl"
 TARGETS = ("base", "overlays/redis-sentinel", "overlays/redis-cluster")
 # The oldest and the newest minor release upstream supports (December 2026).
 KUBERNETES_VERSIONS = ("1.35.0", "1.37.0")
-# Settings the other branches add (shared agreement 4); the manifests already set them.
-AGREED_SETTINGS = {"CHAT_DRAIN_DELAY", "CHAT_API_KEY", "CHAT_METRICS_TOKEN"}
 MARGIN_S = 5.0
 
 
@@ -140,8 +138,7 @@ class TestNodeSettings:
         """The node accepts the rendered settings with real secrets, Redis URL included."""
         secrets = {"redis-password": "0f" * 32, "auth-secret": "ab" * 32}
         env = node_env(target, secrets)
-        known = {k for k in env if k.startswith("CHAT_")} - AGREED_SETTINGS
-        settings = load_settings({k: v for k, v in env.items() if k in known})
+        settings = load_settings({k: v for k, v in env.items() if k.startswith("CHAT_")})
         assert settings.redis_url is not None
         assert "0f" * 32 in settings.redis_url
         assert settings.identity_on
@@ -154,7 +151,7 @@ class TestNodeSettings:
         env = node_env(target, placeholders)
         env.pop("CHAT_AUTH_SECRET")
         with pytest.raises(SettingsError, match="CHAT_REDIS_URL"):
-            load_settings({k: v for k, v in env.items() if k not in AGREED_SETTINGS})
+            load_settings(env)
         with pytest.raises(SettingsError, match="CHAT_AUTH_SECRET"):
             load_settings({"CHAT_AUTH_SECRET": placeholders["auth-secret"]})
 

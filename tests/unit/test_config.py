@@ -175,6 +175,28 @@ class TestLoad:
         assert "redis+sentinel://app:***@h1:26379,h2:26379/m/0" in text
         assert "metrics_token=<hidden>" in text and "auth_public_key=None" in text
 
+    @pytest.mark.parametrize(
+        ("env", "expected"),
+        [({}, 0.0), ({"CHAT_DRAIN_DELAY": "5"}, 5.0), ({"CHAT_DRAIN_DELAY": "0.5"}, 0.5)],
+    )
+    def test_drain_delay(self, env: dict[str, str], expected: float) -> None:
+        """CHAT_DRAIN_DELAY: seconds, off (0) unless set."""
+        assert expected == load_settings(env=env).drain_delay
+
+    @pytest.mark.parametrize(
+        ("raw", "fragment"),
+        [
+            ("-1", "CHAT_DRAIN_DELAY must be a finite number >= 0"),
+            ("soon", "CHAT_DRAIN_DELAY must be a number"),
+            ("600", "CHAT_DRAIN_DELAY must be at most 120"),
+        ],
+    )
+    def test_bad_drain_delay(self, raw: str, fragment: str) -> None:
+        """A negative, unreadable or minutes-long delay is refused with a sentence."""
+        with pytest.raises(SettingsError) as info:
+            load_settings(env={"CHAT_DRAIN_DELAY": raw})
+        assert fragment in str(info.value)
+
     def test_empty_redis_url_means_memory(self) -> None:
         """An empty CHAT_REDIS_URL is the same as unset."""
         assert load_settings(env={"CHAT_REDIS_URL": ""}).redis_url is None

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .appkeys import METRICS, MODERATION, SETTINGS
+from .appkeys import METRICS, MODERATION, SERVICE, SETTINGS
 from .domain import moderation as mod
 from .domain import validation as v
 from .errors import ChatError
@@ -73,6 +73,25 @@ def _room(request: web.Request) -> str:
     return v.room_name(request.match_info["room"])
 
 
+async def post_message(request: web.Request) -> web.Response:
+    """201 with the stored system message; 200 with `duplicate` for a `client_id` repeat."""
+    room, data = _room(request), await _body(request)
+    reply = await request.app[SERVICE].changes.post_system(room, data)
+    body: dict[str, Any] = {"message": reply["message"]}
+    if reply.get("duplicate"):
+        body["duplicate"] = True
+        return web.json_response(body, status=200)
+    return web.json_response(body, status=201)
+
+
+async def delete_message(request: web.Request) -> dict[str, Any]:
+    room, raw = _room(request), request.match_info["id"]
+    # Only plain decimal digits are an id: "1e3", " 7" or "+7" are bad_request.
+    msg_id: Any = int(raw) if raw.isascii() and raw.isdigit() else raw
+    reply = await request.app[SERVICE].changes.delete_as_api(room, msg_id)
+    return {"message": reply["message"]}
+
+
 async def members(request: web.Request) -> dict[str, Any]:
     reply = await request.app[MODERATION].members(_room(request))
     return {"room": reply["room"], "members": reply["members"]}
@@ -117,7 +136,10 @@ async def disconnect(request: web.Request) -> dict[str, Any]:
 
 
 def setup_api(app: web.Application) -> None:
-    """The server API's routes (the message routes come with system messages)."""
+    """The server API's routes. `POST .../messages` shares its path with the user API's
+    `GET` (routes.py): aiohttp picks the route by method."""
+    app.router.add_post("/api/rooms/{room}/messages", _guarded(post_message))
+    app.router.add_delete("/api/rooms/{room}/messages/{id}", _guarded(delete_message))
     app.router.add_get("/api/rooms/{room}/members", _guarded(members))
     app.router.add_post("/api/rooms/{room}/kick", _guarded(kick))
     app.router.add_post("/api/rooms/{room}/bans", _guarded(ban))

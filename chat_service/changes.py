@@ -12,18 +12,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .backends.base import Changed, ChangeRefused, ReadOutOfRange
 from .domain import validation as v
 from .domain.models import MarkReadReply, MessageReply, SendReply
+from .domain.moderation import API_BY
 from .domain.reads import ReadCoalescer
 from .domain.users import user_for_api
 from .errors import ChatError
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
-
     from .backends.base import Store
     from .service import ChatService, Connection, Seat
 
@@ -42,10 +42,16 @@ def refusal(exc: ChangeRefused) -> ChatError:
 
 
 def is_moderator(conn: Connection) -> bool:
-    """A token whose `roles` hold "moderator" (read defensively: older identities
-    carry no roles)."""
-    roles = getattr(conn.identity, "roles", None) or ()
-    return "moderator" in roles
+    """A token whose `roles` hold "moderator"."""
+    return conn.identity is not None and conn.identity.moderator
+
+
+# (action, by, whom, room, reason): one audit line and a counter (moderation.audit).
+Audit = Callable[[str, str, str, str | None, str | None], None]
+
+
+def _no_audit(action: str, by: str, whom: str, room: str | None, reason: str | None) -> None:
+    return None
 
 
 class MessageChanges:
@@ -54,6 +60,7 @@ class MessageChanges:
     def __init__(self, service: ChatService, read_interval: float = READ_INTERVAL) -> None:
         self.service = service
         self.reads = ReadCoalescer(read_interval)
+        self.audit: Audit = _no_audit  # app.py wires the moderation service's audit trail
         self._flushes: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -110,15 +117,8 @@ class MessageChanges:
         )
         self._log("deleted", sid, room, changed)
         if moderator and changed.changed:
-            logger.info(
-                "moderator %s (connection %s) deleted message %d by %s in room %s",
-                seat.name,
-                sid,
-                msg_id,
-                changed.message["name"],
-                room,
-                extra={"room": room, "sid": sid},
-            )
+            whom = f"message {msg_id} by {changed.message['name']}"
+            self.audit("delete_message", seat.name, whom, room, None)
         return {"ok": True, "message": changed.message}
 
     async def react(self, sid: str, payload: Any) -> MessageReply:
@@ -212,6 +212,8 @@ class MessageChanges:
         reply: SendReply = {"ok": True, "message": appended.message}
         if appended.duplicate:
             reply["duplicate"] = True
+        else:
+            self.audit("post_message", API_BY, f"message {appended.message['id']}", room, None)
         return reply
 
     async def delete_as_api(self, room_value: Any, msg_id: Any) -> MessageReply:
@@ -222,7 +224,9 @@ class MessageChanges:
             changed = await self.store.delete_message(room, target, None, None, moderator=True)
         except ChangeRefused as exc:
             raise refusal(exc) from None
-        logger.info("the server API deleted message %d in room %s", target, room)
+        if changed.changed:
+            whom = f"message {target} by {changed.message['name']}"
+            self.audit("delete_message", API_BY, whom, room, None)
         return {"ok": True, "message": changed.message}
 
     @staticmethod

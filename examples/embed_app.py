@@ -7,11 +7,12 @@ nodes (CHAT_AUTH_SECRET). Two ways hand the token to the chat page:
 - `GET /token`, fetched by the chat page with the user's cookie when the node runs with
   CHAT_AUTH_TOKEN_URL pointing here (so the page renews its token before it expires).
 
-It also moderates through the chat's server API (CHAT_API_KEY, the same as the nodes'):
-the moderator account (name EXAMPLE_MODERATOR, password EXAMPLE_MODERATOR_PASSWORD; no
-moderator without a password) gets the `moderator` role in its tokens, so it can kick and
-ban from the chat page, and an admin page here (`/admin`) that lists a room's members
-and bans, bans and unbans, all server side.
+It also acts through the chat's server API (CHAT_API_KEY, the same as the nodes'): it
+posts a system message in #lobby when someone logs in, and the moderator account (name
+EXAMPLE_MODERATOR, password EXAMPLE_MODERATOR_PASSWORD; no moderator without a password)
+gets the `moderator` role in its tokens, so it can kick and ban from the chat page, and an
+admin page here (`/admin`) that lists a room's members, bans and latest messages, and
+kicks, bans, unbans and deletes messages, all server side.
 
     CHAT_AUTH_SECRET=... CHAT_API_KEY=... EXAMPLE_MODERATOR_PASSWORD=... \
     EXAMPLE_CHAT_URL=http://localhost:5000 python examples/embed_app.py
@@ -22,6 +23,7 @@ Then open http://localhost:8080, log in, and follow a room link.
 from __future__ import annotations
 
 import html
+import logging
 import os
 import secrets
 import time
@@ -41,6 +43,7 @@ MODERATOR_PASSWORD = os.environ.get("EXAMPLE_MODERATOR_PASSWORD", "")
 SESSIONS = web.AppKey("sessions", dict)
 HTTP = web.AppKey("http", ClientSession)
 ICON = '<link rel="icon" href="data:,">'  # no favicon request, no 404 in the console
+logger = logging.getLogger("embed_app")
 
 
 def issue(sub: str, name: str) -> str:
@@ -90,6 +93,7 @@ async def login(request: web.Request) -> web.Response:
         sub = "moderator"
     session = secrets.token_urlsafe(24)
     request.app[SESSIONS][session] = (sub, name)
+    await announce(request, f"{name} logged in.", client_id=f"login-{sub}-{int(time.time())}")
     response = web.HTTPSeeOther("/")
     response.set_cookie("session", session, httponly=True, samesite="Lax")
     raise response
@@ -138,6 +142,30 @@ async def chat_api(
         return answer
 
 
+async def announce(request: web.Request, text: str, client_id: str) -> None:
+    """A system message in the first room; the `client_id` makes a retry safe. A chat that
+    cannot be reached must not stop the login, so a failure is only logged."""
+    if not API_KEY:
+        return
+    body = {"name": "Example app", "text": text, "client_id": client_id}
+    try:
+        answer = await chat_api(request, "POST", f"/api/rooms/{ROOMS[0]}/messages", body)
+    except (OSError, TimeoutError, ValueError) as exc:
+        logger.warning("system message not posted: %s", exc.__class__.__name__)
+        return
+    if "error" in answer:
+        logger.warning("system message refused: %s", answer["error"].get("code"))
+
+
+async def latest_messages(request: web.Request, room: str) -> list[dict[str, Any]]:
+    """The room's newest messages, read like any user with the moderator's own token."""
+    headers = {"Authorization": f"Bearer {issue('moderator', MODERATOR)}"}
+    url = f"{CHAT_URL}/api/rooms/{room}/messages"
+    async with request.app[HTTP].get(url, headers=headers, params={"limit": "20"}) as response:
+        answer: dict[str, Any] = await response.json()
+    return list(answer.get("messages", []))
+
+
 def moderator(request: web.Request) -> None:
     who = user(request)
     if who is None or who[0] != "moderator":
@@ -166,6 +194,7 @@ async def admin(request: web.Request) -> web.Response:
         raise web.HTTPNotFound()
     members = await chat_api(request, "GET", f"/api/rooms/{room}/members")
     bans = await chat_api(request, "GET", f"/api/rooms/{room}/bans")
+    messages = await latest_messages(request, room)
     if "error" in members or "error" in bans:
         return page(f"<p>The chat's server API answered: {html.escape(str(members))}</p>")
     rooms = " ".join(f'<a href="/admin?room={r}">#{r}</a>' for r in ROOMS)
@@ -181,6 +210,12 @@ async def admin(request: web.Request) -> web.Response:
         f"{button('unban', room, 'Unban', **unban_target(ban))}</li>"
         for ban in bans["bans"]
     )
+    said = "".join(
+        f"<li>{html.escape(m['name'])}: {html.escape(m['text'])} "
+        f"{button('delete', room, 'Delete', id=str(m['id']))}</li>"
+        for m in messages
+        if not m.get("deleted")
+    )
     form = (
         f'<form method="post" action="/admin/ban"><input type="hidden" name="room" value="{room}">'
         '<input name="name" placeholder="name" required> <input name="seconds" type="number" '
@@ -189,12 +224,13 @@ async def admin(request: web.Request) -> web.Response:
     )
     return page(
         f"<p>{rooms}</p><h1>#{room}</h1><h2>Members</h2><ul>{people}</ul>"
-        f'<h2>Bans</h2><ul>{banned}</ul>{form}<p><a href="/">Back</a></p>'
+        f"<h2>Bans</h2><ul>{banned}</ul>{form}<h2>Latest messages</h2><ul>{said}</ul>"
+        '<p><a href="/">Back</a></p>'
     )
 
 
 async def act(request: web.Request) -> web.Response:
-    """Kick, ban or unban, then back to the admin page of that room."""
+    """Kick, ban, unban or delete a message, then back to the admin page of that room."""
     moderator(request)
     form = await request.post()
     room = str(form.get("room", ""))
@@ -204,6 +240,10 @@ async def act(request: web.Request) -> web.Response:
     action = request.match_info["action"]
     if action == "unban":
         await chat_api(request, "DELETE", f"/api/rooms/{room}/bans", params=fields)
+    elif action == "delete":
+        msg_id = str(form.get("id", ""))
+        if msg_id.isdigit():
+            await chat_api(request, "DELETE", f"/api/rooms/{room}/messages/{msg_id}")
     else:
         body: dict[str, object] = dict(fields)
         if action == "ban" and str(form.get("seconds", "")).isdigit():
@@ -229,7 +269,7 @@ def make_app() -> web.Application:
     app.router.add_get("/chat/{room}", chat)
     app.router.add_get("/token", token)
     app.router.add_get("/admin", admin)
-    app.router.add_post("/admin/{action:kick|ban|unban}", act)
+    app.router.add_post("/admin/{action:kick|ban|unban|delete}", act)
     app.cleanup_ctx.append(http_client)
     return app
 

@@ -100,3 +100,37 @@ class TestAdminPage:
         assert ("api", True) == (ann.of("kicked")[0]["by"], ann.of("kicked")[0]["banned"])
         assert "spam" not in after
         assert (await ann.call("join", {"room": "lobby"}))["ok"]
+
+
+class TestSystemMessages:
+    async def test_login_is_announced_and_deleted_from_the_admin_page(
+        self,
+        setup: tuple[ServedApp, ModuleType, ServedApp],
+        clients: Callable[..., Any],
+    ) -> None:
+        """A login posts a system message in #lobby; the admin page deletes it."""
+        chat, example, app = setup
+        ann: ChatClient = await clients(
+            chat.url, "ann", auth={"token": example.issue("u-ann", "Ann")}
+        )
+        assert (await ann.call("join", {"room": "lobby"}))["ok"]
+        await (await log_in(app, "Bob")).close()
+        await ann.wait_for(lambda: bool(ann.of("message")))
+        notice = ann.of("message")[0]
+        assert ("Example app", "Bob logged in.", True) == (
+            notice["name"],
+            notice["text"],
+            notice["system"],
+        )
+        session = await log_in(app, "moderator", PASSWORD)
+        try:
+            async with session.get(app.url + "/admin?room=lobby") as response:
+                listed = await response.text()
+            form = {"room": "lobby", "id": str(notice["id"])}
+            async with session.post(app.url + "/admin/delete", data=form) as response:
+                after = await response.text()
+        finally:
+            await session.close()
+        assert "Bob logged in." in listed and "Bob logged in." not in after
+        await ann.wait_for(lambda: bool(ann.of("message_updated")))
+        assert ann.of("message_updated")[0]["deleted"]

@@ -7,7 +7,6 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ import pytest
 from chat_service.appkeys import RUNTIME
 from chat_service.config import RateLimit
 from chat_service.errors import ChatError
+from chat_service.identity import Identity
 from chat_tools.clients import ChatClient, ServedApp, http_get, make_settings
 
 Connect = Callable[..., Any]
@@ -198,14 +198,8 @@ class TestDelete:
         )
         service = nodes[1].app[RUNTIME].service
         conn = service.connections[bob.sio.get_sid()]
-        conn.identity = SimpleNamespace(  # type: ignore[assignment]
-            sub="mod",
-            name="Bob",
-            rooms=None,
-            exp=time.time() + 60,
-            roles=["moderator"],
-            may_use=lambda room: True,
-        )
+        # As a token with the moderator role would make it (identity is off in this node).
+        conn.identity = Identity("mod", "Bob", None, time.time() + 60, frozenset({"moderator"}))
         reply = await bob.call("delete_message", {"room": "lobby", "id": sent["id"]})
         assert reply["message"]["deleted"]
 

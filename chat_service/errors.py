@@ -55,3 +55,25 @@ class BackendUnavailable(ChatError):
         self, message: str = "The chat backend is unavailable; try again shortly."
     ) -> None:
         super().__init__("unavailable", message)
+
+
+class BackendFull(BackendUnavailable):
+    """Redis refuses writes because it is out of memory (`maxmemory` with `noeviction`):
+    it still answers reads, so only what stores something is refused."""
+
+    def __init__(self) -> None:
+        super().__init__("The service cannot store messages right now; try again later.")
+
+
+class Busy(ChatError):
+    """This node is saturated (its calls to Redis wait their turn too long) while Redis
+    answers: the client retries after `retry_after_ms`; nothing was stored or sent."""
+
+    def __init__(self, retry_after_ms: int) -> None:
+        super().__init__("rate_limited", "The server is busy; try again in a moment.")
+        self.retry_after_ms = retry_after_ms
+
+    def to_ack(self) -> dict[str, Any]:
+        ack = super().to_ack()
+        ack["error"]["retry_after_ms"] = self.retry_after_ms
+        return ack

@@ -83,6 +83,11 @@ class Metrics:
             "chat_reaped_members", "Members of dead nodes removed by this node", registry=r
         )
         self.draining = Gauge("chat_draining", "1 while the node shuts down", registry=r)
+        self.redis_oom = Gauge(
+            "chat_redis_oom",
+            "1 while Redis refuses writes for lack of memory (maxmemory, noeviction)",
+            registry=r,
+        )
         for code in ERROR_CODES:
             self.errors.labels(code)
 

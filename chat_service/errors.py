@@ -57,12 +57,17 @@ class BackendUnavailable(ChatError):
         super().__init__("unavailable", message)
 
 
+# The sentence of a full Redis: clients show it, and do not move to another node for it
+# (every node shares the one Redis).
+STORE_FULL_MESSAGE = "The service cannot store messages right now; try again later."
+
+
 class BackendFull(BackendUnavailable):
     """Redis refuses writes because it is out of memory (`maxmemory` with `noeviction`):
     it still answers reads, so only what stores something is refused."""
 
     def __init__(self) -> None:
-        super().__init__("The service cannot store messages right now; try again later.")
+        super().__init__(STORE_FULL_MESSAGE)
 
 
 class Busy(ChatError):

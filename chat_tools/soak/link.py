@@ -162,6 +162,10 @@ class LinkProxy:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
+async def _returning(fn: Callable[[], T]) -> T:
+    return fn()
+
+
 class ProxyHost:
     """An event loop in a thread of its own that runs proxies; `call` runs a function
     on it from any thread (the soak's loop, a blocking fault, a test)."""
@@ -181,10 +185,13 @@ class ProxyHost:
         return proxy
 
     def call(self, fn: Callable[[], T]) -> T:
-        async def run() -> T:
-            return fn()
+        """Run `fn` on the proxies' loop from a thread that is not running a loop."""
+        return self._run(_returning(fn))
 
-        return self._run(run())
+    async def acall(self, fn: Callable[[], T]) -> T:
+        """Run `fn` on the proxies' loop from another event loop, without blocking it."""
+        future = asyncio.run_coroutine_threadsafe(_returning(fn), self.loop)
+        return await asyncio.wait_for(asyncio.wrap_future(future), 10)
 
     def stop(self) -> None:
         for proxy in self.proxies:

@@ -43,13 +43,15 @@ class _Pipe:
         self.writer = writer
         self.queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
         self.last_due = 0.0
+        self.wire_free = 0.0  # when the capped link has sent what it was given
 
     def push(self, data: bytes) -> None:
         shape, now = self.proxy.shape, time.monotonic()
-        due = now + shape.latency + self.proxy.rng.uniform(0.0, shape.jitter)
-        due = max(due, self.last_due)  # never overtakes the chunk before it
+        sent = now
         if shape.bandwidth:
-            due = max(due, self.last_due + len(data) / shape.bandwidth)
+            sent = self.wire_free = max(now, self.wire_free) + len(data) / shape.bandwidth
+        due = sent + shape.latency + self.proxy.rng.uniform(0.0, shape.jitter)
+        due = max(due, self.last_due)  # never overtakes the chunk before it
         self.last_due = due
         self.queue.put_nowait((due, data))
 

@@ -70,15 +70,15 @@ class BackendFull(BackendUnavailable):
         super().__init__(STORE_FULL_MESSAGE)
 
 
-class Busy(ChatError):
-    """This node is saturated (its calls to Redis wait their turn too long) while Redis
-    answers: the client retries after `retry_after_ms`; nothing was stored or sent."""
+class RateLimited(ChatError):
+    """`rate_limited`, saying when trying again may succeed (`retry_after_ms`), if known."""
 
-    def __init__(self, retry_after_ms: int) -> None:
-        super().__init__("rate_limited", "The server is busy; try again in a moment.")
-        self.retry_after_ms = retry_after_ms
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__("rate_limited", message)
+        self.retry_after_ms = None if retry_after is None else max(1, round(retry_after * 1000))
 
     def to_ack(self) -> dict[str, Any]:
         ack = super().to_ack()
-        ack["error"]["retry_after_ms"] = self.retry_after_ms
+        if self.retry_after_ms is not None:
+            ack["error"]["retry_after_ms"] = self.retry_after_ms
         return ack

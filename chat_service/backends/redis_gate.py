@@ -16,11 +16,12 @@ from __future__ import annotations
 import asyncio
 from types import TracebackType
 
-from ..errors import BackendUnavailable, Busy
+from ..errors import BackendUnavailable, RateLimited
 
 IN_FLIGHT = 64  # calls at once; the connection pool is a little larger (the bus's too)
 QUEUE_TIMEOUT = 10.0  # seconds a call may wait for its turn: generous, well past op time
-RETRY_AFTER_MS = 1000
+RETRY_AFTER = 1.0  # seconds a shed caller is told to wait
+BUSY = "The server is busy; try again in a moment."
 
 
 class CallGate:
@@ -47,7 +48,7 @@ class CallGate:
             if self.failing:
                 raise BackendUnavailable() from None
             self.shed += 1
-            raise Busy(RETRY_AFTER_MS) from None
+            raise RateLimited(BUSY, RETRY_AFTER) from None
         finally:
             self.waiting -= 1
 

@@ -11,8 +11,8 @@ import pytest
 
 from chat_service.backends.redis import RedisStore
 from chat_service.backends.redis_clients import make_client
-from chat_service.backends.redis_gate import RETRY_AFTER_MS, CallGate
-from chat_service.errors import BackendUnavailable, Busy
+from chat_service.backends.redis_gate import RETRY_AFTER, CallGate
+from chat_service.errors import BackendUnavailable, RateLimited
 from chat_tools.procs import RedisServer
 
 
@@ -47,12 +47,12 @@ class TestCallGate:
         release = asyncio.Event()
         holder = asyncio.create_task(_hold(gate, release))
         await asyncio.sleep(0)
-        with pytest.raises(Busy) as caught:
+        with pytest.raises(RateLimited) as caught:
             async with gate:
                 pass
         release.set()
         await asyncio.wait_for(holder, 2)
-        expected = {"code": "rate_limited", "retry_after_ms": RETRY_AFTER_MS}
+        expected = {"code": "rate_limited", "retry_after_ms": round(RETRY_AFTER * 1000)}
         error = caught.value.to_ack()["error"]
         assert expected == {k: error[k] for k in expected}
         assert 1 == gate.shed

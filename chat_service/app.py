@@ -43,7 +43,13 @@ def create_app(
     """A node: aiohttp app with Socket.IO attached and its background tasks owned."""
     node_id = node_id or new_node_id()
     metrics = Metrics()
-    backend = open_backend(settings, node_id, redis=redis, on_latency=metrics.observe_redis)
+    backend = open_backend(
+        settings,
+        node_id,
+        redis=redis,
+        on_latency=metrics.observe_redis,
+        on_full=metrics.redis_oom.set,
+    )
     store, bus = backend.store, backend.bus
     transport = make_server(
         max_queue_bytes=settings.max_queue_bytes,

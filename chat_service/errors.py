@@ -61,6 +61,19 @@ class BackendUnavailable(ChatError):
         super().__init__("unavailable", message)
 
 
+# The sentence of a full Redis: clients show it, and do not move to another node for it
+# (every node shares the one Redis).
+STORE_FULL_MESSAGE = "The service cannot store messages right now; try again later."
+
+
+class BackendFull(BackendUnavailable):
+    """Redis refuses writes because it is out of memory (`maxmemory` with `noeviction`):
+    it still answers reads, so only what stores something is refused."""
+
+    def __init__(self) -> None:
+        super().__init__(STORE_FULL_MESSAGE)
+
+
 class RateLimited(ChatError):
     """`rate_limited`, saying when trying again may succeed (`retry_after_ms`), if known."""
 

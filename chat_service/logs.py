@@ -150,8 +150,50 @@ class AccessLog(AbstractAccessLogger):
         )
 
 
+# A client that goes away mid-write: aiohttp's "Cannot write to closing transport"
+# (ClientConnectionResetError is a ConnectionResetError), a reset, a broken pipe.
+EXPECTED_DISCONNECTS = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+
+
+def _went_away(exc: BaseException | None) -> BaseException | None:
+    """The expected disconnect behind `exc` (itself, its cause or its context), if any."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, EXPECTED_DISCONNECTS):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None
+
+
+class ExpectedDisconnects(logging.Filter):
+    """A client that disconnects while the server writes to it is normal (thousands of
+    them in a reconnect storm): the libraries log it at ERROR with a traceback, from
+    aiohttp's request handler or python-engineio's event handlers. Here it becomes one
+    INFO line, shown only when INFO is."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or not record.exc_info:
+            return True
+        gone = _went_away(record.exc_info[1])
+        if gone is None:
+            return True
+        record.msg = f"{record.getMessage()}: client went away ({type(gone).__name__}: {gone})"
+        record.args = None
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        record.exc_info, record.exc_text = None, None
+        return self.level <= logging.INFO
+
+
 def setup_logging(level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(
+        ExpectedDisconnects(logging.getLevelNamesMapping().get(level.upper(), logging.INFO))
+    )
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:

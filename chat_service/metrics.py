@@ -122,6 +122,11 @@ class Metrics:
             registry=r,
         )
         self.build_info.labels(__version__).set(1)
+        self.redis_oom = Gauge(
+            "chat_redis_oom",
+            "1 while Redis refuses writes for lack of memory (maxmemory, noeviction)",
+            registry=r,
+        )
         for code in ERROR_CODES:
             self.errors.labels(code)
 

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager, suppress
 
 from .backends.base import Backend
 from .config import Settings
-from .errors import ChatError
+from .errors import BackendFull, ChatError
 from .metrics import Metrics
 from .service import ChatService, now_ms
 from .tasks import stop_tasks
@@ -135,6 +135,10 @@ class NodeRuntime:
                 backoff = interval
             except asyncio.CancelledError:
                 raise
+            except BackendFull:
+                # Redis answers but stores nothing: not an outage (it is logged and
+                # exported as chat_redis_oom once, by the store).
+                backoff = interval
             except ChatError:
                 self._backend_ok = False
                 backoff = min(backoff * 2, max(interval, 5.0))

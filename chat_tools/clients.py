@@ -22,6 +22,7 @@ import socketio
 from aiohttp import web
 
 from chat_service.config import Settings
+from chat_service.errors import STORE_FULL_MESSAGE
 
 from .backoff import Backoff
 from .procs import free_port
@@ -281,10 +282,25 @@ async def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
 
 # web/static/js/chat.js: CONNECT_TIMEOUT_MS, socket.io-client's `timeout` for one attempt.
 CONNECT_TIMEOUT = 8.0
+# A connection answered only `unavailable` this long moves to another node (the balancer
+# stopped sending people to a node cut off from Redis); each move that did not help
+# doubles the wait, up to the cap (Redis down everywhere: keep trying, slowly).
+UNAVAILABLE_MOVE_AFTER = 10.0
+UNAVAILABLE_MOVE_CAP = 60.0
+UNAVAILABLE_RETRY = 0.5  # seconds between sends answered `unavailable`
 
 
 def _set_event(event: asyncio.Event, *_args: Any) -> None:
     event.set()
+
+
+def _unavailable(reply: Any) -> bool:
+    return bool(reply) and reply.get("error", {}).get("code") == "unavailable"
+
+
+def _node_cut_off(reply: Any) -> bool:
+    """`unavailable` that another node might not answer: not a full Redis (shared by all)."""
+    return _unavailable(reply) and reply["error"].get("message") != STORE_FULL_MESSAGE
 
 
 class ResilientClient:
@@ -306,6 +322,12 @@ class ResilientClient:
     gives up after `connect_timeout` seconds, the page's `timeout`: python-engineio's
     WebSocket handshake has no deadline of its own, so an attempt that the balancer sends
     to a frozen node (still passing its last health check) would wait until it resumes.
+
+    A connection that has answered nothing but `unavailable` for `move_after` seconds
+    (a node cut off from Redis, which the balancer no longer routes to) is left for
+    another one, with backoff; each move that did not help doubles the wait, up to a
+    minute (Redis down everywhere). A full Redis (`STORE_FULL_MESSAGE`) is no reason to
+    move: it is every node's.
     """
 
     def __init__(
@@ -320,6 +342,7 @@ class ResilientClient:
         observer: Callable[[str, Any], None] | None = None,
         drop_after: int = 0,
         connect_timeout: float = CONNECT_TIMEOUT,
+        move_after: float = UNAVAILABLE_MOVE_AFTER,
     ) -> None:
         self.urls = list(urls)
         self.room = room
@@ -351,6 +374,10 @@ class ResilientClient:
         self.last_ack: dict[str, Any] | None = None
         self.connect_timeout = connect_timeout
         self.connect_timeouts = 0  # attempts abandoned after `connect_timeout`
+        self.moves = 0  # connections left for answering only `unavailable`
+        self._move_base = self.move_after = move_after
+        self._unavailable_since: float | None = None
+        self._unavailable_on: ChatClient | None = None  # the connection of that streak
 
     @property
     def _last(self) -> dict[str, Any] | None:
@@ -517,6 +544,9 @@ class ResilientClient:
                 unanswered += 1  # no ack in time on a connection that looks alive
                 if self.drop_after and unanswered % self.drop_after == 0:
                     await self.drop()
+            if self._stuck(client, reply, dropped.is_set()):
+                self.moves += 1
+                await self.drop()
             if reply and reply.get("ok"):
                 if reply.get("duplicate"):
                     self.duplicate_acks += 1
@@ -525,9 +555,30 @@ class ResilientClient:
                 self.last_ack = reply["message"]
                 return msg_id
             self.retries += 1
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(UNAVAILABLE_RETRY if _unavailable(reply) else 0.1)
         self.failed_sends += 1
         return None
+
+    def _stuck(self, client: ChatClient, reply: Any, dropped: bool) -> bool:
+        """True when `client` has answered nothing but `unavailable` (or nothing at all,
+        while connected) for `move_after` seconds: time to reconnect, with backoff, most
+        likely to another node."""
+        if reply and reply.get("ok"):
+            self._unavailable_since = None
+            self.move_after = self._move_base
+            return False
+        failed = _node_cut_off(reply) or (reply is None and not dropped)
+        if not failed or client is not self._client:
+            return False
+        now = time.monotonic()
+        if self._unavailable_since is None or self._unavailable_on is not client:
+            self._unavailable_since, self._unavailable_on = now, client
+            return False
+        if now - self._unavailable_since < self.move_after:
+            return False
+        self._unavailable_since = None  # counted afresh on the next connection
+        self.move_after = min(self.move_after * 2, UNAVAILABLE_MOVE_CAP)
+        return True
 
     async def drop(self) -> None:
         """Give up on this connection (it answers nothing) and reconnect, as a person

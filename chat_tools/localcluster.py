@@ -190,10 +190,16 @@ def local_cluster(
     *,
     extra_env: Mapping[str, str] | None = None,
     config_dir: Path = DEPLOY_DIR,
+    node_redis_urls: Sequence[str] | None = None,
 ) -> Iterator[LocalCluster]:
-    """Redis (unless redis_url is given), N nodes and the load balancer; all stopped at exit."""
+    """Redis (unless redis_url is given), N nodes and the load balancer; all stopped at exit.
+
+    `node_redis_urls` gives each node a Redis URL of its own (the soak puts a proxy
+    between each node and the one Redis, to cut or slow a single node's link)."""
     if nodes < 1:
         raise ValueError("a cluster needs at least one node")
+    if node_redis_urls is not None and len(node_redis_urls) != nodes:
+        raise ValueError("node_redis_urls needs one URL per node")
     own_log_dir = log_dir is None
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="chat-cluster-"))
     node_env = {**NODE_ENV, **(extra_env or {})}
@@ -204,8 +210,9 @@ def local_cluster(
         if redis_url is None:
             redis = RedisServer.start(log_dir)
             redis_url = redis.url
-        for _ in range(nodes):
-            started.append(Node.start(log_dir, redis_url, extra_env=node_env, wait=False))
+        urls = list(node_redis_urls or [redis_url] * nodes)
+        for url in urls:
+            started.append(Node.start(log_dir, url, extra_env=node_env, wait=False))
         for node in started:
             node.wait_ready()
         lb = LoadBalancer.start(

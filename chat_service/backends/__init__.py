@@ -12,6 +12,7 @@ from .redis_bus import RedisBus, describe_url
 from .redis_clients import ClientOptions, RedisClient, make_client
 
 LatencyObserver = Callable[[str, float], None]
+FullObserver = Callable[[bool], None]
 
 
 def open_backend(
@@ -20,6 +21,7 @@ def open_backend(
     *,
     redis: RedisClient | None = None,
     on_latency: LatencyObserver | None = None,
+    on_full: FullObserver | None = None,
 ) -> Backend:
     """Memory when no Redis is configured; otherwise Redis of any form (one server,
     Sentinel or Cluster, by the URL's scheme); an injected client wins."""
@@ -44,6 +46,7 @@ def open_backend(
         presence_grace=settings.presence_grace,
         min_replicas=settings.redis_min_replicas,
         on_latency=on_latency,
+        on_full=on_full,
     )
     where = describe_url(settings.redis_url) if settings.redis_url else "redis"
     return Backend("redis", redis_store, RedisBus(client, redis_store.keys, node_id, where=where))

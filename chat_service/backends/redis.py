@@ -8,7 +8,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import orjson
 from redis.asyncio.cluster import RedisCluster
@@ -17,7 +17,7 @@ from redis.exceptions import NoScriptError, RedisError
 from ..domain.models import Message
 from ..domain.users import user_for_api
 from ..domain.validation import name_key
-from ..errors import BackendUnavailable, Banned
+from ..errors import BackendFull, BackendUnavailable, Banned
 from .base import (
     DEDUPE_MS,
     Appended,
@@ -31,6 +31,8 @@ from .keys import Keys
 from .moderation_redis import RedisModeration
 from .redis_changes import RedisChanges
 from .redis_clients import RedisClient, is_cluster
+from .redis_gate import CallGate
+from .redis_memory import FullObserver, MemoryWatch, is_out_of_memory
 from .wire import (
     AppendScriptReply,
     JoinScriptReply,
@@ -52,6 +54,8 @@ SCRIPTS = ("join", "leave", "expire", "restore", "append", "range", "reap", "cha
 SEATING = frozenset({"join", "leave", "expire", "restore", "reap"})
 STARTING = frozenset({"join", "append"})  # may start a room's history: lua/room.lua
 REAP_BATCH = 200  # rooms a sweep handles per call: a bound on one sweep's duration
+# Calls whose success proves Redis has memory again (reads succeed while it is full).
+NEEDS_MEMORY = frozenset({"heartbeat"})
 
 
 def load_script(name: str, *, sharded: bool = False) -> str:
@@ -92,6 +96,7 @@ class RedisStore(RedisChanges, RedisModeration):
         idle_ttl_ms: int = IDLE_TTL_MS,
         min_replicas: int = 0,
         on_latency: LatencyObserver | None = None,
+        on_full: FullObserver | None = None,
     ) -> None:
         self.client = client
         self.sharded = is_cluster(client)
@@ -107,6 +112,8 @@ class RedisStore(RedisChanges, RedisModeration):
         # (and retries with its client_id) rather than a timeout.
         self._wait_ms = max(int(op_timeout * 1000 / 2), 1)
         self._on_latency = on_latency
+        self.memory = MemoryWatch(on_full)
+        self.gate = CallGate()
         self._scripts = {
             name: client.register_script(load_script(name, sharded=self.sharded))
             for name in SCRIPTS
@@ -119,18 +126,32 @@ class RedisStore(RedisChanges, RedisModeration):
         await self.client.aclose()
 
     async def _call(self, op: str, make: Callable[[], Awaitable[T]]) -> T:
-        started = time.perf_counter()
-        try:
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for wraps every command in
-            # a task of its own (one per chat message sent, in the profile at 20,000/s).
-            async with asyncio.timeout(self._op_timeout):
-                return await make()
-        except (TimeoutError, RedisError, OSError) as exc:
-            logger.warning("redis %s failed: %s", op, exc.__class__.__name__)
-            raise BackendUnavailable() from exc
-        finally:
-            if self._on_latency is not None:
-                self._on_latency(op, time.perf_counter() - started)
+        async with self.gate:  # waits its turn while the node is busy (redis_gate.py)
+            started = time.perf_counter()
+            try:
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for wraps every command
+                # in a task of its own (one per chat message sent, in the profile at 20,000/s).
+                async with asyncio.timeout(self._op_timeout):
+                    result = await make()
+            except RedisError as exc:
+                if is_out_of_memory(exc):  # Redis answers, but will not store
+                    self.memory.refused(op)  # logged once by the watch, not once per call
+                    raise BackendFull() from exc
+                self._failed(op, exc)
+            except (TimeoutError, OSError) as exc:
+                self._failed(op, exc)
+            finally:
+                if self._on_latency is not None:
+                    self._on_latency(op, time.perf_counter() - started)
+        self.gate.succeeded()
+        if op in NEEDS_MEMORY:
+            self.memory.stored()
+        return result
+
+    def _failed(self, op: str, exc: BaseException) -> NoReturn:
+        logger.warning("redis %s failed: %s", op, exc.__class__.__name__)
+        self.gate.failed()
+        raise BackendUnavailable() from exc
 
     async def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
         script = self._scripts[name]
@@ -390,10 +411,16 @@ class RedisStore(RedisChanges, RedisModeration):
         return sorted(live, key=lambda item: (-item[1], item[0]))
 
     async def heartbeat(self) -> bool:
-        added = await self._cmd("heartbeat", "SADD", self.keys.nodes, self.node_id)
-        await self._cmd(
-            "heartbeat", "SET", self.keys.alive(self.node_id), "1", "PX", self._node_ttl_ms
-        )
+        alive = self.keys.alive(self.node_id)
+        try:
+            added = await self._cmd("heartbeat", "SADD", self.keys.nodes, self.node_id)
+            await self._cmd("heartbeat", "SET", alive, "1", "PX", self._node_ttl_ms)
+        except BackendFull:
+            # A full Redis refuses SADD and SET but not PEXPIRE: keep the alive key, so
+            # the peers do not reap (and unseat) a node that can only not store.
+            if not int(await self._cmd("alive", "PEXPIRE", alive, self._node_ttl_ms)):
+                raise
+            return True
         return not int(added)
 
     async def _reap(self, node: str, force: bool) -> int:

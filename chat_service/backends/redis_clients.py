@@ -17,6 +17,7 @@ from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
 
 from ..redis_urls import RedisTarget, parse_target
+from .redis_gate import IN_FLIGHT
 
 RedisClient = Redis | RedisCluster
 
@@ -29,7 +30,9 @@ class ClientOptions:
     tls_verify: bool = True
     sentinel_password: str | None = None
     timeout: float = 2.0
-    max_connections: int = 64
+    # The store's calls wait their turn in its CallGate (IN_FLIGHT at once), never here:
+    # the headroom is for the bus's subscriber connections.
+    max_connections: int = IN_FLIGHT + 16
 
 
 def tls_kwargs(options: ClientOptions) -> dict[str, Any]:

@@ -14,8 +14,10 @@ from typing import Any
 
 from ..localcluster import local_cluster
 from ..procs import RedisServer
+from .link import ProxyHost
+from .linkfaults import Links
 from .runner import Soak, SoakConfig
-from .schedule import FAULTS
+from .schedule import FAULTS, VIA_REDIS_PROXY
 
 
 def parse_args(argv: Sequence[str]) -> SoakConfig:
@@ -40,6 +42,15 @@ def parse_args(argv: Sequence[str]) -> SoakConfig:
     parser.add_argument("--jitter", type=float, default=0.5, help="reconnect jitter, 0 to 1")
     parser.add_argument("--blackhole-share", type=float, default=0.2)
     parser.add_argument("--rotate-every", type=float, default=60.0)
+    parser.add_argument(
+        "--lossy-share",
+        type=float,
+        default=0.2,
+        help="share of people behind a mobile link (used when the faults include lossy)",
+    )
+    parser.add_argument(
+        "--max-hold", type=float, default=None, help="cap every fault's hold (short smokes)"
+    )
     a = parser.parse_args(argv)
     kinds = tuple(k for k in a.faults.split(",") if k)
     if set(kinds) - set(FAULTS):
@@ -48,11 +59,17 @@ def parse_args(argv: Sequence[str]) -> SoakConfig:
         parser.error("need duration > warmup and at least one client, room and node")
     if not 0.0 <= a.jitter <= 1.0:
         parser.error("--jitter must be between 0 and 1")
+    if (
+        not 0.0 <= a.blackhole_share + a.lossy_share <= 1.0
+        or min(a.blackhole_share, a.lossy_share) < 0
+    ):
+        parser.error("--blackhole-share and --lossy-share must add up to between 0 and 1")
     return SoakConfig(
         out=a.out, duration=a.duration, clients=a.clients, rooms=a.rooms, nodes=a.nodes,
         seed=a.seed, warmup=a.warmup, interval=a.interval, faults=kinds,
         sample_every=a.sample_every, idle=a.idle, jitter=a.jitter,
         blackhole_share=a.blackhole_share, rotate_every=a.rotate_every,
+        lossy_share=a.lossy_share, max_hold=a.max_hold,
     )  # fmt: skip
 
 
@@ -70,7 +87,9 @@ def summary(results: dict[str, Any]) -> list[str]:
         lines.append(
             f"{f['at']:7.1f}s {f['kind']:<11} node{f['node'] + 1} can send {r['can_send_s']}s, "
             f"members agree {r['members_agree_s']}s, all back {r['all_back_s']}s, "
-            f"user_left {r['user_left']} user_joined {r['user_joined']}"
+            f"user_left {r['user_left']} user_joined {r['user_joined']}, "
+            f"lost {r.get('lost', 0)} dup {r.get('duplicates', 0)} "
+            f"order {r.get('order_breaks', 0)}, moves {r.get('moves', 0)}"
             + (f" ERROR {r['error']}" if r["error"] else "")
         )
     lines.append("leak: " + ", ".join(results["leak"]) if results["leak"] else "no leak")
@@ -81,12 +100,22 @@ def run(cfg: SoakConfig) -> dict[str, Any]:
     cfg.out.mkdir(parents=True, exist_ok=True)
     log_dir = cfg.out / "logs"
     redis = RedisServer.start(log_dir, persistent=True)
+    host = ProxyHost()  # the proxies' own thread: up before the nodes, busy loop or not
     try:
-        with local_cluster(cfg.nodes, log_dir=log_dir, redis_url=redis.url) as cluster:
+        links = Links(host)
+        if VIA_REDIS_PROXY & set(cfg.faults):
+            links.redis = [host.add(redis.port, seed=cfg.seed + i) for i in range(cfg.nodes)]
+        urls = [link.redis_url for link in links.redis] or None
+        with local_cluster(
+            cfg.nodes, log_dir=log_dir, redis_url=redis.url, node_redis_urls=urls
+        ) as cluster:
+            if "lossy" in cfg.faults and cfg.lossy_share > 0:
+                links.lossy = host.add(cluster.lb.port, seed=cfg.seed)
             started = time.time()
-            results = asyncio.run(Soak(cfg, cluster, redis).run())
+            results = asyncio.run(Soak(cfg, cluster, redis, links).run())
             results["wall_seconds"] = round(time.time() - started, 1)
     finally:
+        host.stop()
         redis.stop()
     (cfg.out / "results.json").write_text(json.dumps(results, indent=1))
     from .plots import write_plots

@@ -12,6 +12,7 @@ the end every open view must have reached the last acknowledged id of its room's
 from __future__ import annotations
 
 import bisect
+import copy
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,76 +45,144 @@ class Verdict:
         }
 
 
+MAX_EXAMPLES = 50
+
+
+def _example(verdict: Verdict, text: str) -> None:
+    if len(verdict.examples) < MAX_EXAMPLES:  # a bad run must not grow without bound
+        verdict.examples.append(text)
+
+
+@dataclass
+class _Span:
+    """What one view showed of one epoch so far: the ids, and the window they span."""
+
+    ids: set[int] = field(default_factory=set)
+    low: int = 0
+    top: int = 0
+    missing: set[int] = field(default_factory=set)  # acknowledged, in the window, not shown
+
+
+@dataclass
+class _Progress:
+    """How far a view has been judged: entries of `shown` read, and per-epoch state."""
+
+    read: int = 0
+    seen: set[tuple[str, int]] = field(default_factory=set)
+    texts: dict[str, tuple[str, int]] = field(default_factory=dict)
+    spans: dict[str, _Span] = field(default_factory=dict)
+
+
 class Ledger:
+    """Judged incrementally: each `check` reads only what was shown and acknowledged
+    since the last one, so a checkpoint costs what happened in its minute, not in the
+    whole run (the full rescan took about 1 s per check at 30 minutes, inside the soak's
+    event loop, and grew with every hour)."""
+
     def __init__(self) -> None:
         self.acked: dict[str, set[tuple[str, int]]] = defaultdict(set)
         self.views: list[View] = []
         self.latest_epoch: dict[str, str] = {}  # room -> epoch of its last acknowledged message
+        self._sorted: dict[tuple[str, str], list[int]] = defaultdict(list)  # acked ids
+        self._fresh: list[tuple[str, str, int]] = []  # acked since the last check
+        self._progress: dict[int, _Progress] = {}  # id(view) -> its progress
+        self._by_room: dict[str, list[View]] = defaultdict(list)
+        self._verdict = Verdict()
 
     def view(self, room: str) -> View:
         created = View(room)
         self.views.append(created)
+        self._by_room[room].append(created)
+        self._progress[id(created)] = _Progress()
         return created
 
     def ack(self, room: str, message: dict[str, Any]) -> None:
-        self.acked[room].add((str(message["epoch"]), int(message["id"])))
-        self.latest_epoch[room] = str(message["epoch"])
+        pair = (str(message["epoch"]), int(message["id"]))
+        self.latest_epoch[room] = pair[0]
+        if pair in self.acked[room]:
+            return  # a retry answered from the first attempt
+        self.acked[room].add(pair)
+        bisect.insort(self._sorted[(room, pair[0])], pair[1])  # nearly always an append
+        self._fresh.append((room, *pair))
+
+    def top_acked(self, room: str, epoch: str) -> int:
+        ids = self._sorted.get((room, epoch))
+        return ids[-1] if ids else 0
 
     def check(self, final_epochs: dict[str, str] | None = None) -> Verdict:
-        """Judge every view; `final_epochs` (room -> epoch now) enables the tail check.
-
-        Runs inside the soak's event loop, so it must stay fast as the run grows: the
-        acknowledged ids are sorted once per (room, epoch), and each view looks only at
-        the slice between the first and last id it showed. (Scanning every acknowledged
-        id of the room for every view took 6 s after 30 minutes: long enough for the
-        nodes to time out the pings of every person at once.)
-        """
-        verdict = Verdict(acked=sum(len(s) for s in self.acked.values()))
-        by_epoch: dict[tuple[str, str], list[int]] = defaultdict(list)
-        for room, pairs in self.acked.items():
-            for epoch, msg_id in pairs:
-                by_epoch[(room, epoch)].append(msg_id)
-        for ids in by_epoch.values():
-            ids.sort()
+        """Everything so far; `final_epochs` (room -> epoch now) adds the tail check:
+        every open view must have reached its room's last acknowledged id."""
+        verdict = self._verdict
+        verdict.acked = sum(len(s) for s in self.acked.values())
+        fresh, self._fresh = self._fresh, []
+        for room, epoch, msg_id in fresh:  # against each view's window before it grows
+            for view in self._by_room.get(room, ()):
+                span = self._progress[id(view)].spans.get(epoch)
+                in_window = span is not None and span.low <= msg_id <= span.top
+                if in_window and span is not None and msg_id not in span.ids:
+                    span.missing.add(msg_id)
         for view in self.views:
-            self._check_view(view, verdict, (final_epochs or {}).get(view.room), by_epoch)
-        return verdict
+            self._read(view, verdict)
+        result = copy.deepcopy(verdict)
+        result.lost = sum(
+            len(span.missing) for p in self._progress.values() for span in p.spans.values()
+        )
+        for view in self.views:
+            self._tail(view, (final_epochs or {}).get(view.room), result)
+        return result
 
-    def _check_view(
-        self,
-        view: View,
-        verdict: Verdict,
-        final_epoch: str | None,
-        by_epoch: dict[tuple[str, str], list[int]],
-    ) -> None:
-        verdict.shown += len(view.shown)
-        seen: set[tuple[str, int]] = set()
-        texts: dict[str, tuple[str, int]] = {}
-        last: dict[str, int] = {}
-        ids: dict[str, set[int]] = defaultdict(set)
-        for epoch, msg_id, text in view.shown:
-            if (epoch, msg_id) in seen or text in texts:
+    def _read(self, view: View, verdict: Verdict) -> None:
+        progress = self._progress[id(view)]
+        new = view.shown[progress.read :]
+        progress.read = len(view.shown)
+        verdict.shown += len(new)
+        grown: dict[str, int] = {}  # epoch -> its window's top before this check
+        for epoch, msg_id, text in new:
+            if (epoch, msg_id) in progress.seen or text in progress.texts:
                 verdict.duplicates += 1
-                first = texts.get(text)
-                verdict.examples.append(
+                first = progress.texts.get(text)
+                _example(
+                    verdict,
                     f"duplicate {view.room} {epoch}:{msg_id} {text!r}"
-                    + (f" (first shown as {first[0]}:{first[1]})" if first else "")
+                    + (f" (first shown as {first[0]}:{first[1]})" if first else ""),
                 )
                 continue
-            seen.add((epoch, msg_id))
-            texts[text] = (epoch, msg_id)
-            if msg_id <= last.get(epoch, 0):
+            progress.seen.add((epoch, msg_id))
+            progress.texts[text] = (epoch, msg_id)
+            span = progress.spans.get(epoch)
+            if span is None:
+                span = progress.spans[epoch] = _Span(low=msg_id, top=msg_id - 1)
+            if msg_id <= span.top:
                 verdict.order_breaks += 1
-                verdict.examples.append(f"order {view.room} {epoch}:{msg_id} after {last[epoch]}")
-            last[epoch] = max(last.get(epoch, 0), msg_id)
-            ids[epoch].add(msg_id)
-        for epoch, shown in ids.items():
-            acked = by_epoch.get((view.room, epoch), [])
-            low, top = min(shown), max(shown)
-            if view.open and epoch == final_epoch and acked:
-                top = max(top, acked[-1])
-            window = acked[bisect.bisect_left(acked, low) : bisect.bisect_right(acked, top)]
-            missing = [i for i in window if i not in shown]
+                _example(verdict, f"order {view.room} {epoch}:{msg_id} after {span.top}")
+            grown.setdefault(epoch, span.top)
+            span.ids.add(msg_id)
+            span.missing.discard(msg_id)
+            if msg_id < span.low:  # after an order break the window reaches down too
+                acked = self._sorted.get((view.room, epoch), [])
+                below = acked[
+                    bisect.bisect_right(acked, msg_id) : bisect.bisect_left(acked, span.low)
+                ]
+                span.missing.update(i for i in below if i not in span.ids)
+                span.low = msg_id
+            span.top = max(span.top, msg_id)
+        for epoch, before in grown.items():
+            span = progress.spans[epoch]
+            acked = self._sorted.get((view.room, epoch), [])
+            start = max(before, span.low - 1)
+            window = acked[bisect.bisect_right(acked, start) : bisect.bisect_right(acked, span.top)]
+            missing = [i for i in window if i not in span.ids]
             if missing:
-                verdict.lost += len(missing)
-                verdict.examples.append(f"lost {view.room} {epoch}:{missing[:5]}")
+                span.missing.update(missing)
+                _example(verdict, f"lost {view.room} {epoch}:{missing[:5]}")
+
+    def _tail(self, view: View, final_epoch: str | None, result: Verdict) -> None:
+        if not view.open or final_epoch is None:
+            return
+        span = self._progress[id(view)].spans.get(final_epoch)
+        acked = self._sorted.get((view.room, final_epoch), [])
+        if span is None or not acked or acked[-1] <= span.top:
+            return
+        tail = acked[bisect.bisect_right(acked, span.top) :]
+        result.lost += len(tail)
+        result.examples.append(f"lost {view.room} {final_epoch}:{tail[:5]} (tail)")

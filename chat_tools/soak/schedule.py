@@ -9,7 +9,20 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
-FAULTS = ("kill9", "rolling", "redis_aof", "redis_empty", "sigstop", "blackhole", "storm")
+FAULTS = (
+    "kill9", "rolling", "redis_aof", "redis_empty", "sigstop", "blackhole", "storm",
+    "partition", "slow_redis", "redis_full", "lossy",
+)  # fmt: skip
+# Seconds a fault lasts, by kind (others: 5-20). A partition outlasts the clients' 10 s
+# of `unavailable` before they move, so the move is what gets measured.
+HOLDS = {
+    "partition": (15.0, 40.0),
+    "slow_redis": (10.0, 30.0),
+    "redis_full": (10.0, 30.0),
+    "lossy": (20.0, 40.0),
+}
+# Faults that need each node to reach Redis through a proxy of the soak's.
+VIA_REDIS_PROXY = frozenset({"partition", "slow_redis"})
 
 
 @dataclass(frozen=True)
@@ -17,7 +30,8 @@ class Fault:
     at: float  # seconds after the start of the run
     kind: str
     node: int  # index of the node it hits (ignored by faults that hit none or all)
-    hold: float  # seconds a pause or a black hole lasts
+    hold: float  # seconds a pause, a black hole, a partition or a bad link lasts
+    level: float = 0.0  # 0-1: how bad (a slow Redis's added round trip, a link's latency)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -30,10 +44,11 @@ def make_schedule(
     interval: float,
     nodes: int,
     kinds: tuple[str, ...] = FAULTS,
+    max_hold: float | None = None,
 ) -> list[Fault]:
     """One fault every `interval` seconds (plus up to 30% jitter) after warm-up, kinds in
     shuffled rounds so every kind comes before any repeats; none in the last interval, so
-    the last fault is measured to the end."""
+    the last fault is measured to the end. `max_hold` caps every hold (short smokes)."""
     unknown = set(kinds) - set(FAULTS)
     if unknown:
         raise ValueError(f"unknown faults: {sorted(unknown)}")
@@ -47,6 +62,9 @@ def make_schedule(
             rng.shuffle(order)
         kind = order.pop(0)
         at = warmup + slot * interval + rng.uniform(0.0, 0.3 * interval)
-        faults.append(Fault(round(at, 2), kind, rng.randrange(nodes), round(rng.uniform(5, 20), 2)))
+        node = rng.randrange(nodes)
+        hold = rng.uniform(*HOLDS.get(kind, (5.0, 20.0)))
+        hold = hold if max_hold is None else min(hold, max_hold)
+        faults.append(Fault(round(at, 2), kind, node, round(hold, 2), round(rng.random(), 2)))
         slot += 1
     return faults

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from chat_tools.soak.ledger import Ledger
 
 
@@ -76,3 +81,63 @@ def test_duplicate_example_names_the_text_and_its_first_showing() -> None:
     view.shown.extend([("a", 1, "p/1"), ("a", 2, "p/1")])
     verdict = ledger.check({"r": "a"})
     assert ["duplicate r a:2 'p/1' (first shown as a:1)"] == verdict.examples
+
+
+def _reference(ledger: Ledger, final_epochs: dict[str, str]) -> tuple[int, int, int, int]:
+    """The whole-run rescan the incremental check replaced: (shown, lost, dups, breaks)."""
+    shown = lost = dups = breaks = 0
+    for view in ledger.views:
+        seen: set[tuple[str, int]] = set()
+        texts: set[str] = set()
+        last: dict[str, int] = {}
+        ids: dict[str, set[int]] = {}
+        for epoch, msg_id, text in view.shown:
+            shown += 1
+            if (epoch, msg_id) in seen or text in texts:
+                dups += 1
+                continue
+            seen.add((epoch, msg_id))
+            texts.add(text)
+            breaks += msg_id <= last.get(epoch, 0)
+            last[epoch] = max(last.get(epoch, 0), msg_id)
+            ids.setdefault(epoch, set()).add(msg_id)
+        for epoch, got in ids.items():
+            acked = sorted(i for e, i in ledger.acked[view.room] if e == epoch)
+            low, top = min(got), max(got)
+            if view.open and epoch == final_epochs.get(view.room) and acked:
+                top = max(top, acked[-1])
+            lost += sum(1 for i in acked if low <= i <= top and i not in got)
+    return shown, lost, dups, breaks
+
+
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("ack"), st.sampled_from("rs"), st.sampled_from("ab"), st.integers(1, 12)),
+        st.tuples(st.just("show"), st.integers(0, 3), st.sampled_from("ab"), st.integers(1, 12)),
+        st.tuples(st.just("check"), st.just(0), st.just(""), st.just(0)),
+        st.tuples(st.just("close"), st.integers(0, 3), st.just(""), st.just(0)),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps)
+def test_incremental_checks_agree_with_a_full_rescan(ops: list[tuple[str, Any, str, int]]) -> None:
+    """Acks, showings, closes and checks in any interleaving: each check says what a
+    rescan of everything so far says."""
+    ledger = Ledger()
+    views = [ledger.view(room) for room in "rrss"]
+    for kind, who, epoch, msg_id in ops:
+        if kind == "ack":
+            ledger.ack(who, {"epoch": epoch, "id": msg_id})
+        elif kind == "show":
+            views[who].shown.append((epoch, msg_id, f"{epoch}/{msg_id}"))
+        elif kind == "close":
+            views[who].open = False
+        else:
+            got = ledger.check()
+            assert _reference(ledger, {}) == (got.shown, got.lost, got.duplicates, got.order_breaks)
+    final = dict(ledger.latest_epoch)
+    got = ledger.check(final)
+    assert _reference(ledger, final) == (got.shown, got.lost, got.duplicates, got.order_breaks)

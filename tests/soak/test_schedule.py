@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chat_tools.soak.schedule import FAULTS, make_schedule
+from chat_tools.soak.schedule import FAULTS, HOLDS, make_schedule
 
 
 def test_same_seed_same_schedule() -> None:
@@ -19,11 +19,14 @@ def test_every_kind_before_any_repeat() -> None:
 
 
 def test_faults_fit_between_warmup_and_end() -> None:
-    """None before warm-up ends, none in the last interval, holds of 5-20 s, valid nodes."""
+    """None before warm-up ends, none in the last interval, holds in their kind's range,
+    valid nodes and levels."""
     schedule = make_schedule(1, 600, 60, 50, 3)
     assert 10 == len(schedule)
     assert all(60 <= f.at <= 600 - 50 for f in schedule)
-    assert all(5 <= f.hold <= 20 and 0 <= f.node < 3 for f in schedule)
+    for f in schedule:
+        low, high = HOLDS.get(f.kind, (5, 20))
+        assert low <= f.hold <= high and 0 <= f.node < 3 and 0 <= f.level <= 1, f
 
 
 def test_unknown_fault_is_refused() -> None:

@@ -21,10 +21,16 @@ def test_arguments_become_the_config() -> None:
 
 @pytest.mark.parametrize(
     "argv",
-    [["--faults", "kill9,meteor"], ["--duration", "10", "--warmup", "20"], ["--jitter", "2"]],
+    [
+        ["--faults", "kill9,meteor"],
+        ["--duration", "10", "--warmup", "20"],
+        ["--jitter", "2"],
+        ["--blackhole-share", "0.5", "--lossy-share", "0.6"],
+    ],
 )
 def test_bad_arguments_are_refused(argv: list[str]) -> None:
-    """Unknown faults, a run shorter than its warm-up, jitter outside 0-1: usage error."""
+    """Unknown faults, a run shorter than its warm-up, jitter outside 0-1, more than
+    everyone behind a proxy: usage error."""
     with pytest.raises(SystemExit) as raised:
         parse_args(argv)
     assert 2 == raised.value.code

@@ -9,12 +9,14 @@ import unicodedata
 
 import pytest
 from aiohttp import web
+from aiohttp.client_exceptions import ClientConnectionResetError
 from aiohttp.test_utils import make_mocked_request
 from hypothesis import given
 from hypothesis import strategies as st
 
 from chat_service.logs import (
     AccessLog,
+    ExpectedDisconnects,
     JsonFormatter,
     NodeField,
     TextFormatter,
@@ -85,6 +87,52 @@ class TestNodeField:
         finally:
             root.handlers[:], level = saved
             root.setLevel(level)
+
+
+def _failure(exc: BaseException) -> logging.LogRecord:
+    """An ERROR with a traceback, as aiohttp logs a request handler's exception."""
+    try:
+        raise exc
+    except BaseException as raised:
+        info = (type(raised), raised, raised.__traceback__)
+    return logging.makeLogRecord({
+        "name": "aiohttp.server", "msg": "Error handling request from %s",
+        "args": ("10.0.0.7",), "levelno": logging.ERROR, "levelname": "ERROR", "exc_info": info,
+    })  # fmt: skip
+
+
+class TestExpectedDisconnects:
+    def test_a_client_gone_mid_write_is_one_info_line(self) -> None:
+        """ "Cannot write to closing transport" becomes INFO, without a traceback."""
+        record = _failure(ClientConnectionResetError("Cannot write to closing transport"))
+        kept = ExpectedDisconnects(logging.INFO).filter(record)
+        line = "Error handling request from 10.0.0.7: client went away"
+        assert (True, logging.INFO, None) == (kept, record.levelno, record.exc_info)
+        assert record.getMessage().startswith(line)
+
+    def test_hidden_when_info_is_not_shown(self) -> None:
+        """At CHAT_LOG_LEVEL=WARNING the expected disconnect is not shown at all."""
+        record = _failure(BrokenPipeError())
+        assert False is ExpectedDisconnects(logging.WARNING).filter(record)
+
+    def test_a_disconnect_behind_another_error_counts(self) -> None:
+        """A reset that caused the logged exception is found through its cause."""
+        try:
+            try:
+                raise ConnectionResetError("reset by peer")
+            except ConnectionResetError as inner:
+                raise RuntimeError("send failed") from inner
+        except RuntimeError as outer:
+            record = _failure(outer)
+        ExpectedDisconnects(logging.INFO).filter(record)
+        assert logging.INFO == record.levelno
+
+    def test_other_errors_keep_their_traceback(self) -> None:
+        """A real bug is still an ERROR with its traceback."""
+        record = _failure(KeyError("room"))
+        kept = ExpectedDisconnects(logging.INFO).filter(record)
+        assert (True, logging.ERROR) == (kept, record.levelno)
+        assert record.exc_info is not None
 
 
 class _Sent(web.Response):

@@ -16,6 +16,7 @@ from typing import Any
 from .backends.base import NameTaken, Store, sorted_members
 from .config import Settings
 from .domain import validation as v
+from .domain.joiners import versions_shown
 from .domain.models import (
     HistoryReply,
     JoinReply,
@@ -206,7 +207,8 @@ class ChatService:
             admit = _no_admission
             if not member:
                 conn.rooms[room] = Seat(result.name, user)
-                admit = self.rooms.admission(room, sid, result.epoch, result.head)
+                shown = versions_shown(result.history)
+                admit = self.rooms.admission(room, sid, result.epoch, result.head, shown)
                 logger.info(
                     "connection %s joined room %s",
                     sid,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..domain.models import Message
@@ -53,6 +53,7 @@ class Backlog:
 
     epoch: str
     messages: list[tuple[int, str]]
+    changed: list[tuple[int, int, str]] = field(default_factory=list)
 
 
 class Store(Protocol):

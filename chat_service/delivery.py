@@ -63,6 +63,11 @@ class Delivery:
     def gaps_filled(self) -> int:
         return self.counters.gaps_filled
 
+    @property
+    def reads_in_flight(self) -> int:
+        """History reads running now (catch-ups and refills, retries included)."""
+        return len(self._tasks)
+
     # rooms and joiners ------------------------------------------------------------------
     def open(self, room: str) -> None:
         """This node serves `room` from now on (its first local member is joining)."""

@@ -287,7 +287,7 @@ class RoomFeed:
         if not self.recent or not self.recent[0][0] <= msg_id <= self.recent[-1][0]:
             return
         guess = msg_id - self.recent[0][0]  # ids are consecutive unless history lost some
-        if self.recent[guess][0] == msg_id:
+        if guess < len(self.recent) and self.recent[guess][0] == msg_id:
             self.recent[guess] = (msg_id, raw)
             return
         for i, (kept_id, _raw) in enumerate(self.recent):

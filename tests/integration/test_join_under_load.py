@@ -95,17 +95,28 @@ async def test_joins_to_a_node_that_fell_behind_lose_nothing(tmp_path: Path) -> 
                 await senders.until(senders.acked + 200)  # live messages during catch-ups
                 await senders.stop()
             final = senders.acked
-            for client, task in joins:
-                reply = await asyncio.wait_for(task, 60)
-                assert reply["ok"], reply
-                head = reply["history"][-1]["id"]
-                await client.wait_for(lambda c=client: _last(c) >= final, timeout=60)
-                assert list(range(head + 1, final + 1)) == [m["id"] for m in client.messages()]
-            await old.wait_for(lambda: _last(old) >= final, timeout=60)
-            assert list(range(1, final + 1)) == [m["id"] for m in old.messages()]
+            try:
+                await _check(joins, old, final)
+            except (AssertionError, TimeoutError) as exc:
+                raise AssertionError(f"{exc}\nnode A's log:\n{a.process.log()[-4000:]}") from exc
         finally:
             for client in made:
                 await client.close()
+
+
+async def _check(
+    joins: list[tuple[ChatClient, asyncio.Task[Any]]], old: ChatClient, final: int
+) -> None:
+    """Each joiner: exactly the ids after its history's last one; the old member: all."""
+    for client, task in joins:
+        reply = await asyncio.wait_for(task, 60)
+        assert reply["ok"], reply
+        head = reply["history"][-1]["id"]
+        await client.wait_for(lambda c=client, h=head: max(h, _last(c)) >= final, 60)
+        got = [m["id"] for m in client.messages()]
+        assert list(range(head + 1, final + 1)) == got, f"{client.name}: head {head}"
+    await old.wait_for(lambda: _last(old) >= final, timeout=60)
+    assert list(range(1, final + 1)) == [m["id"] for m in old.messages()]
 
 
 def _last(client: ChatClient) -> int:

@@ -157,7 +157,14 @@ class Delivery:
             )
             actions = feed.fetch_failed(fetch.token)
         else:
+            lost = self.counters.lost_to_history
             actions = feed.fetched(fetch.token, backlog.epoch, backlog.messages, backlog.changed)
+            if self.counters.lost_to_history > lost:
+                logger.warning(
+                    "room %s: %d messages a joiner missed were no longer kept in history",
+                    room,
+                    self.counters.lost_to_history - lost,
+                )
         if self.feeds.get(room) is feed:
             self._carry_out(room, feed, actions)
 

@@ -32,6 +32,7 @@ from .joiners import (
     Stage,
     message_version,
 )
+from .window import RecentWindow
 
 PAST_EPOCHS = 16  # epochs a room moved away from, remembered to drop their late events
 
@@ -54,13 +55,9 @@ class RoomFeed:
     """Delivery state of one room on one node: the feed, its joiners and its refill."""
 
     counters: FeedCounters = field(default_factory=FeedCounters)
-    recent_size: int = 256
-    version_limit: int = 10_000
+    window: RecentWindow = field(default_factory=RecentWindow)
     epoch: str | None = None  # None until the first event or reply gives a starting point
     last_id: int = 0  # the last message delivered
-    recent: deque[tuple[int, str]] = field(default_factory=deque)  # (id, current JSON)
-    recent_from: int = 0  # `recent` holds every message delivered after this id
-    versions: dict[int, int] = field(default_factory=dict)  # v > 0 last delivered, per id
     joiners: dict[str, Joiner] = field(default_factory=dict)  # every one not live yet
     live: set[str] = field(default_factory=set)
     # Live members holding a newer version of a message than the feed has delivered.
@@ -109,7 +106,8 @@ class RoomFeed:
             return []
         actions: list[Action] = []
         if self.epoch is None:  # the first reply of a fresh feed: its read is the start
-            self.epoch, self.last_id, self.recent_from = j.epoch, j.sent, j.sent
+            self.epoch, self.last_id = j.epoch, j.sent
+            self.window.restart(j.sent)
             if self._missed:  # events since its read may have been lost in an outage
                 self._missed = False
                 actions += self._need_refill()
@@ -123,17 +121,16 @@ class RoomFeed:
             j.stage = Stage.WAITING  # the feed is behind its history: it waits for it
             return actions
         if j.sent < self.last_id:
-            if j.sent < self.recent_from:  # more than the feed keeps: read it from history
+            if j.sent < self.window.start:  # more than the feed keeps: read it from history
                 j.stage, j.fetch = Stage.CATCHING_UP, next(self._tokens)
                 self._fetches[j.fetch] = sid
                 return [*actions, Fetch(j.fetch, j.sent, j.attempt)]
-            for msg_id, raw in self.recent:
-                if msg_id > j.sent:
-                    actions.append(Send(sid, MESSAGE, raw))
-                    j.floor[msg_id] = self.versions.get(msg_id, 0)
+            for msg_id, raw in self.window.after(j.sent):
+                actions.append(Send(sid, MESSAGE, raw))
+                j.floor[msg_id] = self.window.version(msg_id)
             j.sent = self.last_id
         self._flush(sid, j, actions)
-        floor = {i: v for i, v in j.floor.items() if v > self.versions.get(i, 0)}
+        floor = {i: v for i, v in j.floor.items() if v > self.window.version(i)}
         del self.joiners[sid]
         self.live.add(sid)
         if floor:
@@ -180,7 +177,8 @@ class RoomFeed:
             self.refilling.queued.append((MESSAGE, epoch, msg_id, "", raw))
             return []
         if self.epoch is None:  # the first event since the room was opened starts the feed
-            self.epoch, self.last_id, self.recent_from = epoch, msg_id - 1, msg_id - 1
+            self.epoch, self.last_id = epoch, msg_id - 1
+            self.window.restart(msg_id - 1)
             self._missed = False  # joiners read before it catch up from history anyway
         if epoch != self.epoch:
             if epoch in self.past:
@@ -209,7 +207,7 @@ class RoomFeed:
             return []
         if epoch != self.epoch or msg_id > self.last_id:  # its message was missed
             return self._need_refill((UPDATED, epoch, msg_id, "", raw))
-        if v <= self.versions.get(msg_id, 0):
+        if v <= self.window.version(msg_id):
             self.counters.duplicates_dropped += 1
             return []
         return self._publish_update(msg_id, v, raw)
@@ -240,11 +238,7 @@ class RoomFeed:
     def _deliver(self, msg_id: int, raw: str) -> list[Action]:
         v = message_version(raw)
         self.last_id = msg_id
-        self.recent.append((msg_id, raw))
-        if len(self.recent) > self.recent_size:
-            self.recent_from = self.recent.popleft()[0]
-        if v:
-            self._set_version(msg_id, v)
+        self.window.add(msg_id, raw, v)
         actions: list[Action] = [Broadcast(MESSAGE, raw)]
         if self.joiners:
             if v:  # read from history after a change: news to joiners whose head is past it
@@ -253,8 +247,7 @@ class RoomFeed:
         return actions
 
     def _publish_update(self, msg_id: int, v: int, raw: str) -> list[Action]:
-        self._set_version(msg_id, v)
-        self._replace_recent(msg_id, raw)
+        self.window.change(msg_id, raw, v)
         actions: list[Action] = []
         blocked = {s for s, floor in self.floors.items() if floor.get(msg_id, -1) >= v}
         if blocked:  # some hold this version or a newer one already: not to them
@@ -275,25 +268,6 @@ class RoomFeed:
                 j.kept.append(item)
             else:
                 self._update_joiner(sid, j, item, actions)
-
-    def _set_version(self, msg_id: int, v: int) -> None:
-        self.versions[msg_id] = v
-        if len(self.versions) > self.version_limit:  # forget the oldest half
-            for old in sorted(self.versions)[: len(self.versions) // 2]:
-                del self.versions[old]
-
-    def _replace_recent(self, msg_id: int, raw: str) -> None:
-        """Keep the newest state in `recent`, so a joiner caught up from it gets that."""
-        if not self.recent or not self.recent[0][0] <= msg_id <= self.recent[-1][0]:
-            return
-        guess = msg_id - self.recent[0][0]  # ids are consecutive unless history lost some
-        if guess < len(self.recent) and self.recent[guess][0] == msg_id:
-            self.recent[guess] = (msg_id, raw)
-            return
-        for i, (kept_id, _raw) in enumerate(self.recent):
-            if kept_id == msg_id:
-                self.recent[i] = (msg_id, raw)
-                return
 
     # reads of history -------------------------------------------------------------------
     def refill(self) -> list[Action]:
@@ -338,16 +312,16 @@ class RoomFeed:
         actions: list[Action] = []
         newest = messages[-1][0] if messages else 0
         for msg_id, raw in messages:
-            if msg_id > self.recent_from:
+            if msg_id > self.window.start:
                 break  # the feed holds the rest, at their newest versions
             if msg_id > j.sent:
                 self.counters.lost_to_history += msg_id - j.sent - 1  # history dropped them
                 actions.append(Send(sid, MESSAGE, raw))
                 j.floor[msg_id] = message_version(raw)
                 j.sent = msg_id
-        if j.sent < self.recent_from <= newest:  # history kept newer ones, not these
-            self.counters.lost_to_history += self.recent_from - j.sent
-            j.sent = self.recent_from
+        if j.sent < self.window.start <= newest:  # history kept newer ones, not these
+            self.counters.lost_to_history += self.window.start - j.sent
+            j.sent = self.window.start
         self._flush(sid, j, actions)  # (a read older than the feed's window: read again)
         return actions + self._advance(sid, j)
 
@@ -383,7 +357,7 @@ class RoomFeed:
                 self.counters.gaps_filled += 1
                 actions += self._deliver(msg_id, raw)
         for msg_id, v, raw in changed:
-            if msg_id <= self.last_id and v > self.versions.get(msg_id, 0):
+            if msg_id <= self.last_id and v > self.window.version(msg_id):
                 actions += self._publish_update(msg_id, v, raw)
         self.refilling = None
         if refill.trigger and refill.trigger != epoch and refill.trigger not in self.past:
@@ -399,9 +373,8 @@ class RoomFeed:
         """The room's history was reset (Redis lost its data): start over in `epoch`."""
         if self.epoch is not None:
             self.past.append(self.epoch)
-        self.epoch, self.last_id, self.recent_from = epoch, 0, 0
-        self.recent.clear()
-        self.versions.clear()
+        self.epoch, self.last_id = epoch, 0
+        self.window.restart(0)
         self.floors.clear()
         for j in self.joiners.values():
             if j.fetch is not None and j.epoch != epoch:  # its catch-up read is moot

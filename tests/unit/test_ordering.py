@@ -15,6 +15,7 @@ from chat_service.domain.joiners import (
     versions_shown,
 )
 from chat_service.domain.ordering import RoomFeed
+from chat_service.domain.window import RecentWindow
 
 
 def raw(msg_id: int, v: int = 0, epoch: str = "e1") -> str:
@@ -23,7 +24,7 @@ def raw(msg_id: int, v: int = 0, epoch: str = "e1") -> str:
 
 def fed(upto: int, recent_size: int = 256, epoch: str = "e1") -> RoomFeed:
     """A feed that has delivered 1..upto to one live member, "m"."""
-    feed = RoomFeed(recent_size=recent_size)
+    feed = RoomFeed(window=RecentWindow(size=recent_size))
     feed.hold("m")
     feed.replied("m", epoch, 0, {})
     for msg_id in range(1, upto + 1):
@@ -94,9 +95,24 @@ class TestFeed:
         assert [] == feed.message("e1", 2, raw(2))
 
     def test_recent_is_bounded(self) -> None:
-        """Only the newest `recent_size` messages are kept for catch-up."""
+        """Only the newest `size` messages are kept for catch-up."""
         feed = fed(10, recent_size=3)
-        assert ([8, 9, 10], 7) == ([i for i, _ in feed.recent], feed.recent_from)
+        assert ([8, 9, 10], 7) == ([i for i, _ in feed.window.messages], feed.window.start)
+
+    def test_versions_are_bounded(self) -> None:
+        """Past `version_limit` ids, the oldest half of the remembered versions goes."""
+        window = RecentWindow(size=2, version_limit=4)
+        for msg_id in range(1, 6):
+            window.add(msg_id, raw(msg_id, 1), 1)
+        assert ([3, 4, 5], 0, 1) == (sorted(window.versions), window.version(1), window.version(5))
+
+    def test_change_reaches_a_window_with_a_hole(self) -> None:
+        """A change of a kept message replaces its copy even where ids are not consecutive."""
+        window = RecentWindow(size=3)
+        for msg_id in (1, 5, 6):
+            window.add(msg_id, raw(msg_id), 0)
+        window.change(5, raw(5, 2), 2)
+        assert ([(5, raw(5, 2)), (6, raw(6))], 2) == (window.after(1), window.version(5))
 
 
 class TestJoiners:

@@ -58,7 +58,7 @@ class RoomMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.store = Store()
-        self.feed = RoomFeed(recent_size=2)
+        self.feed = RoomFeed()
         self.channel: deque[Event] = deque()
         self.clients: dict[str, Client] = {}
         self.room: set[str] = set()
@@ -96,7 +96,7 @@ class RoomMachine(RuleBasedStateMachine):
     # the store ---------------------------------------------------------------------------
     @initialize(count=st.integers(0, 6), recent=st.integers(1, 4))
     def history_before_anyone(self, count: int, recent: int) -> None:
-        self.feed.recent_size = recent
+        self.feed.window.size = recent
         for msg_id in range(1, count + 1):
             self.store.versions[msg_id] = 0
 

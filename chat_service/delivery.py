@@ -17,18 +17,18 @@ from typing import Protocol
 
 from .backends.base import Backlog
 from .backends.wire import RoomEvent
+from .backoff import Backoff
 from .domain.joiners import UPDATED, Action, Broadcast, Enter, FeedCounters, Fetch, Send
 from .domain.ordering import RoomFeed
 
 logger = logging.getLogger(__name__)
 BacklogFetcher = Callable[[str, int], Awaitable[Backlog]]
-RETRY_BASE_S = 0.1
-RETRY_CAP_S = 5.0
+RETRY = Backoff(base=0.1, cap=5.0)  # a failed history read; jittered: rooms retry apart
 
 
-def retry_delay(attempt: int) -> float:
-    """Seconds before retry `attempt` (1 is the first retry) of a failed history read."""
-    return 0.0 if attempt <= 0 else min(RETRY_BASE_S * 2 ** min(attempt - 1, 16), RETRY_CAP_S)
+def retry_delay(attempt: int, backoff: Backoff = RETRY) -> float:
+    """Seconds before read attempt `attempt` (0: the first read, at once)."""
+    return 0.0 if attempt <= 0 else backoff.delay(attempt - 1)
 
 
 class Connections(Protocol):

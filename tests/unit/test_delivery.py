@@ -10,6 +10,7 @@ import pytest
 
 from chat_service.backends.base import Backlog
 from chat_service.backends.wire import RoomEvent
+from chat_service.backoff import Backoff
 from chat_service.delivery import Delivery, retry_delay
 
 ROOM = "lobby"
@@ -195,5 +196,11 @@ class TestFeed:
 
 @pytest.mark.parametrize(("attempt", "delay"), [(0, 0.0), (1, 0.1), (2, 0.2), (9, 5.0)])
 def test_retry_delay(attempt: int, delay: float) -> None:
-    """Reads are retried at once, then after 0.1 s doubling up to 5 s."""
-    assert delay == retry_delay(attempt)
+    """The first read at once; retries after 0.1 s doubling up to 5 s (here unjittered)."""
+    assert delay == retry_delay(attempt, Backoff(base=0.1, cap=5.0, jitter=0.0))
+
+
+def test_retry_delay_is_jittered_within_bounds() -> None:
+    """The node's retries spread by up to half each way, never past the cap."""
+    delays = [retry_delay(3) for _ in range(200)]
+    assert (True, True) == (min(delays) >= 0.2, max(delays) <= 0.6)

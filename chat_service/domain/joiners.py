@@ -1,7 +1,7 @@
 """The vocabulary of a room's delivery state machine (`domain.ordering.RoomFeed`).
 
-What the machine asks for (actions), the state it keeps per joiner, and how it reads a
-message's id and version without parsing the whole JSON on the hot path.
+What the machine asks for (actions), the state it keeps per joiner and per history read,
+and how it reads a message's version without parsing the whole JSON on the hot path.
 """
 
 from __future__ import annotations
@@ -65,6 +65,8 @@ class Stage(Enum):
     LIVE = "live"  # a member of the room's broadcasts
 
 
+PAST_EPOCHS = 16  # epochs a room moved away from, remembered to drop their late events
+
 # An event kept for a joiner: (kind, payload, epoch, message id, v); id and v are 0 for
 # presence and typing.
 Kept = tuple[str, str, str, int, int]
@@ -84,6 +86,38 @@ class Joiner:
     fetch: int | None = None  # token of its catch-up read in flight
     attempt: int = 0
     replied_at: int = 0  # how many refills the room had started when its reply was queued
+
+    def offer(self, sid: str, item: Kept, actions: list[Action]) -> None:
+        """An update after its reply: sent if it has the message and not that version yet;
+        kept if the message itself is still to come; dropped if of another epoch."""
+        _kind, raw, epoch, msg_id, v = item
+        if epoch != self.epoch:
+            return
+        if msg_id > self.sent:
+            self.kept.append(item)
+        elif v > self.floor.get(msg_id, -1):
+            actions.append(Send(sid, UPDATED, raw))
+            self.floor[msg_id] = v
+
+    def flush(self, sid: str, actions: list[Action]) -> None:
+        """Offer again the kept updates: those of messages it now has go out."""
+        if self.kept:
+            kept, self.kept = self.kept, []
+            for item in kept:
+                self.offer(sid, item, actions)
+
+
+@dataclass(slots=True)
+class Refill:
+    """A read of history that the feed waits for; the room's events queue behind it."""
+
+    token: int
+    after: int
+    seq: int  # the room's refills started before it, itself included
+    attempt: int = 0
+    again: bool = False  # something asked for a read later than this one's
+    trigger: str = ""  # epoch of the event that showed the gap or reset, if one did
+    queued: list[tuple[str, str, int, str, str]] = field(default_factory=list)
 
 
 @dataclass(slots=True)

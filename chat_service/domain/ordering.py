@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from .joiners import (
     MESSAGE,
+    PAST_EPOCHS,
     UPDATED,
     Action,
     Broadcast,
@@ -28,26 +29,12 @@ from .joiners import (
     Fetch,
     Joiner,
     Kept,
+    Refill,
     Send,
     Stage,
     message_version,
 )
 from .window import RecentWindow
-
-PAST_EPOCHS = 16  # epochs a room moved away from, remembered to drop their late events
-
-
-@dataclass(slots=True)
-class Refill:
-    """A read of history that the feed waits for; the room's events queue behind it."""
-
-    token: int
-    after: int
-    seq: int  # the room's refills started before it, itself included
-    attempt: int = 0
-    again: bool = False  # something asked for a read later than this one's
-    trigger: str = ""  # epoch of the event that showed the gap or reset, if one did
-    queued: list[tuple[str, str, int, str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -89,7 +76,7 @@ class RoomFeed:
             if kind != UPDATED:
                 actions.append(Send(sid, kind, payload))
             elif event_epoch == epoch:
-                self._update_joiner(sid, j, (kind, payload, event_epoch, msg_id, v), actions)
+                j.offer(sid, (kind, payload, event_epoch, msg_id, v), actions)
         return actions + self._advance(sid, j)
 
     def left(self, sid: str) -> None:
@@ -129,7 +116,7 @@ class RoomFeed:
                 actions.append(Send(sid, MESSAGE, raw))
                 j.floor[msg_id] = self.window.version(msg_id)
             j.sent = self.last_id
-        self._flush(sid, j, actions)
+        j.flush(sid, actions)
         floor = {i: v for i, v in j.floor.items() if v > self.window.version(i)}
         del self.joiners[sid]
         self.live.add(sid)
@@ -152,23 +139,6 @@ class RoomFeed:
         assert self.epoch is not None
         j.epoch, j.sent, j.floor, j.kept, j.fetch, j.attempt = self.epoch, 0, {}, [], None, 0
         j.stage = Stage.WAITING
-
-    def _flush(self, sid: str, j: Joiner, actions: list[Action]) -> None:
-        """Send kept updates of messages it now has; keep those of messages still to come."""
-        if j.kept:
-            kept, j.kept = j.kept, []
-            for item in kept:
-                self._update_joiner(sid, j, item, actions)
-
-    def _update_joiner(self, sid: str, j: Joiner, item: Kept, actions: list[Action]) -> None:
-        _kind, raw, epoch, msg_id, v = item
-        if epoch != j.epoch:
-            return
-        if msg_id > j.sent:
-            j.kept.append(item)  # after the message itself, which it has not got yet
-        elif v > j.floor.get(msg_id, -1):
-            actions.append(Send(sid, UPDATED, raw))
-            j.floor[msg_id] = v
 
     # the room's events ------------------------------------------------------------------
     def message(self, epoch: str, msg_id: int, raw: str) -> list[Action]:
@@ -267,7 +237,7 @@ class RoomFeed:
             if j.stage is Stage.HELD:
                 j.kept.append(item)
             else:
-                self._update_joiner(sid, j, item, actions)
+                j.offer(sid, item, actions)
 
     # reads of history -------------------------------------------------------------------
     def refill(self) -> list[Action]:
@@ -322,7 +292,7 @@ class RoomFeed:
         if j.sent < self.window.start <= newest:  # history kept newer ones, not these
             self.counters.lost_to_history += self.window.start - j.sent
             j.sent = self.window.start
-        self._flush(sid, j, actions)  # (a read older than the feed's window: read again)
+        j.flush(sid, actions)  # (a read older than the feed's window: read again)
         return actions + self._advance(sid, j)
 
     def fetch_failed(self, token: int) -> list[Action]:

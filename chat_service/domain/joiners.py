@@ -6,6 +6,7 @@ and how it reads a message's version without parsing the whole JSON on the hot p
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -14,6 +15,7 @@ import orjson
 
 MESSAGE = "message"
 UPDATED = "message_updated"
+_STORED_V = re.compile(r'\{"id":\d+,"v":(\d+)')  # one C call on the hot path
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,16 +136,11 @@ def message_version(raw: str) -> int:
 
     Messages stored before version 3 have no `v` and count as 0.
     """
+    match = _STORED_V.match(raw)
+    if match is not None:
+        return int(match.group(1))
     if raw.startswith('{"id":'):
-        comma = raw.find(",", 6)
-        if comma < 0:
-            return 0
-        if not raw.startswith('"v":', comma + 1):
-            return 0
-        start = end = comma + 5
-        while end < len(raw) and raw[end].isdigit():
-            end += 1
-        return int(raw[start:end]) if end > start else 0
+        return 0
     value = orjson.loads(raw).get("v", 0)  # not in the stored form: read it the slow way
     return value if isinstance(value, int) else 0
 

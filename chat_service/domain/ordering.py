@@ -280,7 +280,7 @@ class RoomFeed:
         if epoch != j.epoch or epoch != self.epoch:
             return self._need_refill()  # history moved to another epoch: the feed first
         actions: list[Action] = []
-        newest = messages[-1][0] if messages else 0
+        newest, before = (messages[-1][0] if messages else 0), j.sent
         for msg_id, raw in messages:
             if msg_id > self.window.start:
                 break  # the feed holds the rest, at their newest versions
@@ -292,6 +292,9 @@ class RoomFeed:
         if j.sent < self.window.start <= newest:  # history kept newer ones, not these
             self.counters.lost_to_history += self.window.start - j.sent
             j.sent = self.window.start
+        if j.kept:  # no update of a message history lost before it got it
+            got = {i for i, _raw in messages}
+            j.kept = [k for k in j.kept if k[3] in got or k[3] > j.sent or k[3] <= before]
         j.flush(sid, actions)  # (a read older than the feed's window: read again)
         return actions + self._advance(sid, j)
 

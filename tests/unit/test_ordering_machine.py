@@ -19,22 +19,27 @@ Event = tuple[str, str, int, str, str]  # kind, epoch, seq, skip, payload
 
 @dataclass
 class Store:
-    """The room as Redis keeps it: every message (nothing trimmed) at its current version."""
+    """The room as Redis keeps it: its newest `keep` messages (0: all), at their versions."""
 
     epoch: str = "e0"
     versions: dict[int, int] = field(default_factory=dict)
     resets: int = 0
+    keep: int = 0
 
     @property
     def head(self) -> int:
         return len(self.versions)
+
+    @property
+    def kept_from(self) -> int:
+        return 1 if not self.keep else max(1, self.head - self.keep + 1)
 
     def raw(self, msg_id: int) -> str:
         fields = {"id": msg_id, "v": self.versions[msg_id], "text": f"t{msg_id}"}
         return orjson.dumps({**fields, "epoch": self.epoch}).decode()
 
     def backlog(self, after: int) -> tuple[str, list[tuple[int, str]], list[tuple[int, int, str]]]:
-        ids = sorted(self.versions)
+        ids = [i for i in sorted(self.versions) if i >= self.kept_from]
         messages = [(i, self.raw(i)) for i in ids if i > after]
         changed = [(i, self.versions[i], self.raw(i)) for i in ids if self.versions[i] > 0]
         return self.epoch, messages, changed
@@ -94,9 +99,10 @@ class RoomMachine(RuleBasedStateMachine):
         self.channel.append((kind, self.store.epoch, seq, skip, payload))
 
     # the store ---------------------------------------------------------------------------
-    @initialize(count=st.integers(0, 6), recent=st.integers(1, 4))
-    def history_before_anyone(self, count: int, recent: int) -> None:
+    @initialize(count=st.integers(0, 6), recent=st.integers(1, 4), keep=st.sampled_from([0, 0, 3]))
+    def history_before_anyone(self, count: int, recent: int, keep: int) -> None:
         self.feed.window.size = recent
+        self.store.keep = keep
         for msg_id in range(1, count + 1):
             self.store.versions[msg_id] = 0
 
@@ -110,7 +116,7 @@ class RoomMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.store.head > 0)
     @rule(data=st.data())
     def edit(self, data: st.DataObject) -> None:
-        msg_id = data.draw(st.integers(1, self.store.head))
+        msg_id = data.draw(st.integers(self.store.kept_from, self.store.head))
         self.store.versions[msg_id] += 1
         self.publish("message_updated", msg_id, self.store.raw(msg_id))
 
@@ -126,7 +132,7 @@ class RoomMachine(RuleBasedStateMachine):
     def reset(self) -> None:
         """Redis lost its data: a new epoch, ids from 1 again."""
         self.store.resets += 1
-        self.store = Store(f"e{self.store.resets}", {}, self.store.resets)
+        self.store = Store(f"e{self.store.resets}", {}, self.store.resets, self.store.keep)
 
     # the subscription --------------------------------------------------------------------
     @precondition(lambda self: self.channel)
@@ -186,7 +192,8 @@ class RoomMachine(RuleBasedStateMachine):
         """The join's atomic read: history (its newest `window` messages shown), head."""
         sid = data.draw(st.sampled_from(self._unread()))
         head = self.store.head
-        shown = {i: self.store.versions[i] for i in range(max(1, head - window + 1), head + 1)}
+        oldest = max(self.store.kept_from, head - window + 1)
+        shown = {i: self.store.versions[i] for i in range(oldest, head + 1)}
         self.clients[sid].read = (self.store.epoch, head, shown)
         self.clients[sid].at_read = dict(self.store.versions)
 
@@ -302,10 +309,10 @@ class RoomMachine(RuleBasedStateMachine):
                 order.append(key)
             elif event == "message_updated":
                 key = (data["epoch"], data["id"])
-                if key not in seen:
-                    assert data["epoch"] == read_epoch and data["id"] <= head, (
-                        f"{sid} got an update of {key} before the message"
-                    )
+                if key not in seen:  # only of one it had, or one history lost meanwhile
+                    assert (data["epoch"] == read_epoch and data["id"] <= head) or (
+                        self.store.keep and data["id"] < self.store.kept_from
+                    ), f"{sid} got an update of {key} before the message"
                     seen[key] = [shown.get(data["id"], -1)]
                 history = seen[key]
                 assert data["v"] > history[-1], f"{sid}: {key} went from v{history} to {data['v']}"
@@ -313,25 +320,30 @@ class RoomMachine(RuleBasedStateMachine):
         epochs = [e for e, _ in order]
         segments = [e for i, e in enumerate(epochs) if i == 0 or epochs[i - 1] != e]
         assert len(segments) == len(set(segments)), f"{sid}: epochs interleaved {segments}"
-        for epoch in segments:
+        for epoch in segments:  # in order, from after its head; gapless unless trimmed
             ids = [i for e, i in order if e == epoch]
             start = head + 1 if epoch == read_epoch else 1
-            assert list(range(start, start + len(ids))) == ids, f"{sid}: {epoch} ids {ids}"
+            assert ids == sorted(set(ids)) and ids[0] >= start, f"{sid}: {epoch} ids {ids}"
+            if not self.store.keep:
+                assert list(range(start, start + len(ids))) == ids, f"{sid}: {epoch} ids {ids}"
         final = self.store.epoch
         start = head + 1 if final == read_epoch else 1
-        expected = list(range(start, self.store.head + 1))
-        assert expected == [i for e, i in order if e == final], f"{sid} missed messages"
+        got = [i for e, i in order if e == final]
+        missed = set(range(start, self.store.head + 1)) - set(got)
+        assert all(i < self.store.kept_from for i in missed), f"{sid} missed {sorted(missed)}"
         for msg_id, v in self.store.versions.items():
+            if msg_id < self.store.kept_from:
+                continue  # gone from history: nobody can change it any more
             if (final, msg_id) in seen:
                 assert v == seen[(final, msg_id)][-1], f"{sid}: {msg_id} stale"
             elif final == read_epoch and msg_id in shown:
                 assert v == shown[msg_id], f"{sid}: shown {msg_id} never brought up to date"
             elif final == read_epoch and msg_id <= head:
                 assert v == at_read.get(msg_id, 0), f"{sid}: change of {msg_id} missed"
-        got = [d["n"] for e, d in client.events if e == "user_joined"]
-        assert len(got) == len(set(got)), f"{sid} got a presence event twice"
+        heard = [d["n"] for e, d in client.events if e == "user_joined"]
+        assert len(heard) == len(set(heard)), f"{sid} got a presence event twice"
         due = [n for n, skip, lost in self.presence[client.presence_after :] if not lost]
-        assert set(due) - {n for n, skip, _ in self.presence if skip == sid} <= set(got)
+        assert set(due) - {n for n, skip, _ in self.presence if skip == sid} <= set(heard)
 
 
 RoomMachine.TestCase.settings = settings(

@@ -117,23 +117,22 @@ async def _check(
 ) -> None:
     """Each joiner: exactly the ids after its history's last one; the old member: all.
 
-    A join whose store call outlived its timeout while the node was stopped answers
-    `unavailable` (and changes nothing): that client is no member, so it is not checked.
+    A join sent before the stop whose store call outlived its timeout while the node was
+    stopped answers `unavailable` (and changes nothing): that client is no member, so it
+    is not checked. Joins handled after the stop (the `l` clients) always succeed.
     """
-    joined = 0
     for client, task in joins:
         reply = await asyncio.wait_for(task, 60)
-        if not reply["ok"]:
+        if not reply["ok"] and client.name.startswith("e"):
             assert "unavailable" == reply["error"]["code"], reply
             continue
-        joined += 1
+        assert reply["ok"], (client.name, reply)
         head = reply["history"][-1]["id"]
         await client.wait_for(lambda c=client, h=head: max(h, _last(c)) >= final, 60)
         got = [m["id"] for m in client.messages()]
         assert list(range(head + 1, final + 1)) == got, f"{client.name}: head {head}"
     await old.wait_for(lambda: _last(old) >= final, timeout=60)
     assert list(range(1, final + 1)) == [m["id"] for m in old.messages()]
-    assert joined >= len(joins) // 2, f"only {joined} of {len(joins)} joins succeeded"
 
 
 def _last(client: ChatClient) -> int:

@@ -90,6 +90,7 @@ def create_app(
             "chat_slow_consumer_disconnects": manager.slow_consumer_disconnects,
             "chat_feed_duplicates_dropped": delivery.duplicates_dropped,
             "chat_feed_gap_messages": delivery.gaps_filled,
+            "chat_feed_lost_to_history": delivery.counters.lost_to_history,
             "chat_deliveries_direct": manager.direct_writes,
             "chat_deliveries_queued": manager.queued_writes,
             "chat_deliveries_coalesced": manager.batch.coalesced,

@@ -50,6 +50,8 @@ class _LiveCollector(Collector):
             "chat_slow_consumer_disconnects": "Clients closed for a send backlog over the limit",
             "chat_feed_duplicates_dropped": "Room events dropped as already delivered",
             "chat_feed_gap_messages": "Messages delivered from history to fill a gap in a feed",
+            "chat_feed_lost_to_history": "Messages a joiner or feed missed that history no longer"
+            " kept (more than CHAT_HISTORY_SIZE behind)",
             "chat_deliveries_direct": "Broadcast packets written straight to an idle websocket",
             "chat_deliveries_queued": "Broadcast packets queued on a busy or polling socket",
             "chat_deliveries_coalesced": "Direct frames that shared a socket write with an earlier"

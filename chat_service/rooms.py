@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from .backends.base import Bus
 from .delivery import Delivery
@@ -41,17 +41,19 @@ class LocalRooms:
             self._delivery.open(room)
             logger.debug("serving room %s", room, extra={"room": room})
         members.add(sid)
-        self._delivery.hold(room, sid)  # from now on nothing live reaches it before its reply
+        self._delivery.hold(room, sid)  # from now on nothing reaches it before its reply
         try:
             await self._bus.subscribe(room)  # idempotent; waits for Redis' confirmation
         except BaseException:
             await self.exit(room, sid)
             raise
 
-    def admission(self, room: str, sid: str, epoch: str, head: int) -> Callable[[], None]:
-        """What starts live delivery to a joiner whose history ended at `head`; run it
-        once the join's reply is queued."""
-        return functools.partial(self._delivery.admit, room, sid, epoch, head)
+    def admission(
+        self, room: str, sid: str, epoch: str, head: int, shown: Mapping[int, int] | None = None
+    ) -> Callable[[], None]:
+        """What starts live delivery to a joiner whose history ended at `head` (messages at
+        the versions `shown`, id -> v); run it once the join's reply is queued."""
+        return functools.partial(self._delivery.admit, room, sid, epoch, head, shown or {})
 
     async def exit(self, room: str, sid: str) -> None:
         """`sid` left `room` (or never got in): the last one out unsubscribes."""

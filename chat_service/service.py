@@ -17,6 +17,7 @@ from .backends.base import ChangeRefused, NameTaken, Store, sorted_members
 from .changes import MessageChanges, refusal
 from .config import Settings
 from .domain import validation as v
+from .domain.joiners import versions_shown
 from .domain.models import (
     HistoryReply,
     JoinReply,
@@ -227,7 +228,8 @@ class ChatService:
             admit = _no_admission
             if not member:
                 conn.rooms[room] = Seat(result.name, user)
-                admit = self.rooms.admission(room, sid, result.epoch, result.head)
+                shown = versions_shown(result.history, result.updated)
+                admit = self.rooms.admission(room, sid, result.epoch, result.head, shown)
                 logger.info(
                     "connection %s joined room %s",
                     sid,

@@ -1,27 +1,5 @@
-"""Jittered, capped exponential reconnect backoff: the delay before reconnect attempt n.
+"""The reconnect backoff of the tooling's simulated people: the node's own (one Backoff)."""
 
-Without jitter every client of a dead node retries at the same instants and the
-survivors take the whole crowd in one spike; the spread below is the one socket.io-client
-uses in the browser page (`randomizationFactor`, 0.5 by default): the nominal delay
-`base * factor**n`, moved up or down by up to `jitter` of itself, then capped.
-"""
+from chat_service.backoff import Backoff
 
-from __future__ import annotations
-
-import random
-from collections.abc import Callable
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class Backoff:
-    base: float = 0.25
-    factor: float = 2.0
-    cap: float = 5.0
-    jitter: float = 0.5
-
-    def delay(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
-        """Seconds to wait before attempt `attempt` (0 is the first after a drop)."""
-        nominal = self.base * self.factor ** min(attempt, 32)
-        spread = nominal * self.jitter * (2.0 * rand() - 1.0)
-        return max(0.0, min(nominal + spread, self.cap))
+__all__ = ["Backoff"]

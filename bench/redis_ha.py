@@ -7,7 +7,7 @@ fanout on a 3-master Redis Cluster beside one Redis with each Redis process's CP
 
 `wait` times `append_message` on a master with one replica, one at a time and 16 at a
 time, with WAIT off and on. `fanout` starts 2 nodes on one Redis, then on a 3+0 Cluster,
-and runs `chat-service bench fanout` against each with --redis-pid for every Redis.
+and runs `chat-tools bench fanout` against each with --redis-pid for every Redis.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 """Compare our service with the Node socket.io peer, same tool, same run, interleaved.
 
 For each repetition and each target in turn (ours, peer, ours, peer, ...) it starts a
-private Redis and fresh server processes, runs `chat-service bench` against the node
+private Redis and fresh server processes, runs `chat-tools bench` against the node
 URLs (clients round-robin over them), stops everything, and finally prints min /
 median / max per target with ours/peer ratios and writes every result to a JSON file.
 
@@ -145,7 +145,7 @@ def deploy_lb(nodes: int, log_dir: Path) -> Iterator[Deployment]:
 
 
 def bench(scenario: Scenario, deployment: Deployment, args: argparse.Namespace) -> dict[str, Any]:
-    """One `chat-service bench` run in its own process; its JSON result."""
+    """One `chat-tools bench` run in its own process; its JSON result."""
     argv = [sys.executable, "-m", "chat_tools.bench", *scenario.argv]
     for url in deployment.urls:
         argv += ["--url", url]

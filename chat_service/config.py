@@ -449,10 +449,9 @@ def load_settings(
 
 COMMANDS = """commands:
   run        a chat node, with the options above (the default when no command is given)
-  cluster    Redis, N nodes and HAProxy on this machine (chat-service cluster --help)
-  bench      the load generator (chat-service bench --help)
 
-Every option can also be set by the environment variable shown; a flag wins."""
+Every option can also be set by the environment variable shown; a flag wins.
+The tooling is a command of its own: chat-tools bench|cluster|soak (chat-tools --help)."""
 
 
 def node_parser() -> argparse.ArgumentParser:
@@ -461,7 +460,7 @@ def node_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="chat-service",
-        usage="chat-service [run|cluster|bench] [options]",
+        usage="chat-service [run] [options]",
         description="A real-time multi-room chat node (aiohttp + python-socketio, Redis).",
         epilog=COMMANDS,
         formatter_class=argparse.RawDescriptionHelpFormatter,

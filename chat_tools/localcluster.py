@@ -1,4 +1,4 @@
-"""`chat-service cluster`: the compose topology on one machine, without Docker.
+"""`chat-tools cluster`: the compose topology on one machine, without Docker.
 
 Redis, N nodes and the real load balancer (HAProxy) with the very same `deploy/haproxy/`
 config that compose mounts; only the upstream addresses differ: the compose upstreams
@@ -227,7 +227,7 @@ def local_cluster(
 
 def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="chat-service cluster",
+        prog="chat-tools cluster",
         description="Run Redis, N chat nodes and HAProxy (deploy/haproxy) on this machine.",
     )
     parser.add_argument("--nodes", type=int, default=3, help="chat nodes to start (default 3)")
@@ -305,7 +305,7 @@ def _supervise(cluster: LocalCluster, poll: float = 0.2) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`chat-service cluster [--nodes N] [--port P] [--redis-url URL] [--log-dir DIR]`."""
+    """`chat-tools cluster [--nodes N] [--port P] [--redis-url URL] [--log-dir DIR]`."""
     args = _parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.log_dir is not None:
         return _run(args, args.log_dir)
@@ -314,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if code in (0, 130):  # stopped on purpose: leave nothing behind
         shutil.rmtree(log_dir, ignore_errors=True)
     else:
-        print(f"chat-service cluster: logs kept in {log_dir}", file=sys.stderr)
+        print(f"chat-tools cluster: logs kept in {log_dir}", file=sys.stderr)
     return code
 
 
@@ -341,7 +341,7 @@ def _run(args: argparse.Namespace, log_dir: Path) -> int:
     except KeyboardInterrupt:
         return 130
     except (RuntimeError, TimeoutError, OSError) as exc:
-        print(f"chat-service cluster: {exc}", file=sys.stderr)
+        print(f"chat-tools cluster: {exc}", file=sys.stderr)
         return 1
     finally:
         # getsignal gives None for a handler not installed from Python: leave that one be.

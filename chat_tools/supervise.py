@@ -1,4 +1,4 @@
-"""When `chat-service cluster` restarts a dead node: capped exponential backoff.
+"""When `chat-tools cluster` restarts a dead node: capped exponential backoff.
 
 Pure: callers pass the clock, so the policy is tested without sleeping. A node that stayed
 up for `stable_after` seconds starts again from `initial`; one that keeps dying is retried

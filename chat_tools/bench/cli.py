@@ -1,4 +1,4 @@
-"""`chat-service bench fanout|connect ...`: progress on stderr, one JSON result on stdout."""
+"""`chat-tools bench fanout|connect ...`: progress on stderr, one JSON result on stdout."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def _common() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="chat-service bench",
+        prog="chat-tools bench",
         description="Load-test a chat deployment over raw Socket.IO websockets.",
     )
     sub = parser.add_subparsers(dest="scenario", required=True)
@@ -145,7 +145,7 @@ def main(argv: Sequence[str]) -> int:
                 ConnectParams(args.connections, args.room_size, args.settle, args.broadcast),
             )
     except (BenchFailure, OSError) as exc:
-        print(f"chat-service bench: {exc}", file=sys.stderr)
+        print(f"chat-tools bench: {exc}", file=sys.stderr)
         return 1
     text = json.dumps(result, indent=2)
     if args.output is not None:

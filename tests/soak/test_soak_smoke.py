@@ -1,4 +1,4 @@
-"""`chat-service soak` for a minute: a real cluster, people, two faults, the verdicts."""
+"""`chat-tools soak` for a minute: a real cluster, people, two faults, the verdicts."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def test_one_minute_soak_loses_nothing_and_leaks_nothing(tmp_path: Path) -> None
     """0 lost, 0 duplicates, 0 order breaks across a new epoch; every fault recovered;
     the series judged, none leaking."""
     argv = [
-        sys.executable, "-m", "chat_service", "soak", "--out", str(tmp_path),
+        sys.executable, "-m", "chat_tools", "soak", "--out", str(tmp_path),
         "--duration", "60", "--warmup", "10", "--interval", "18", "--clients", "40",
         "--rooms", "5", "--idle", "6", "--rotate-every", "15", "--sample-every", "0.5",
         "--faults", "kill9,redis_empty", "--seed", "5",

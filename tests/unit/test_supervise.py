@@ -1,4 +1,4 @@
-"""The restart policy of `chat-service cluster`."""
+"""The restart policy of `chat-tools cluster`."""
 
 from __future__ import annotations
 

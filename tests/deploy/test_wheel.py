@@ -49,11 +49,14 @@ class Installed:
 
 
 def _pip(python: Path | str, *args: str) -> None:
+    # Without PYTHONPATH: the in-tree build leaves chat_service.egg-info in the checkout,
+    # and a PYTHONPATH holding the checkout would make pip skip the wheel as installed.
     subprocess.run(
         [str(python), "-m", "pip", "--quiet", "--disable-pip-version-check", *args],
         check=True,
         capture_output=True,
         timeout=300,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
     )
 
 

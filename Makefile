@@ -7,4 +7,4 @@ test:
 cluster:
 	.venv/bin/chat-tools cluster --nodes 3
 bench:
-	.venv/bin/python bench/run.py --quick
+	.venv/bin/chat-tools bench compare --quick

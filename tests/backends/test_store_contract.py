@@ -11,7 +11,6 @@ from typing import Any
 
 import orjson
 import pytest
-from redis_topologies import SENTINEL_PASSWORD, ClusterTopology, SentinelTopology
 
 from chat_service.backends.base import DEDUPE_MS, Bus, NameTaken, Store
 from chat_service.backends.memory import MemoryBus, MemoryStore
@@ -20,6 +19,7 @@ from chat_service.backends.redis_bus import RedisBus
 from chat_service.backends.redis_clients import ClientOptions, make_client
 from chat_service.backends.wire import RoomEvent
 from chat_tools.procs import RedisServer
+from chat_tools.redis_topologies import SENTINEL_PASSWORD, ClusterTopology, SentinelTopology
 
 
 @dataclass

@@ -9,7 +9,7 @@ from dataclasses import fields
 import pytest
 
 from chat_service import __version__
-from chat_service.config import Settings, default_text, env_name, flag_name
+from chat_service.config import Settings, default_text, describe, env_name, flag_name
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -38,9 +38,9 @@ class TestHelp:
 
     @pytest.mark.parametrize("name", [f.name for f in fields(Settings)])
     def test_every_setting_with_its_variable_and_default(self, help_text: str, name: str) -> None:
-        """Each flag shows its CHAT_ variable and its default."""
-        entry = f"(env {env_name(name)}; default: {default_text(name)})"
-        assert (True, True) == (flag_name(name) in help_text, entry in help_text)
+        """Each flag shows its description, its CHAT_ variable and its default."""
+        entry = f"{describe(name).help} (env {env_name(name)}; default: {default_text(name)})"
+        assert (True, True) == (flag_name(name) in help_text, " ".join(entry.split()) in help_text)
 
     def test_defaults_read_like_the_variables(self) -> None:
         """Defaults are written as an operator would set them."""

@@ -22,8 +22,8 @@ import socketio
 from aiohttp import web
 
 from chat_service.config import Settings
+from chat_service.domain.backoff import Backoff
 
-from .backoff import Backoff
 from .procs import free_port
 
 

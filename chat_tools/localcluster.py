@@ -6,7 +6,7 @@ file's `server-template` line becomes one `server 127.0.0.1:PORT` line per node.
 process is started by `chat_tools.procs` and stopped by PID on exit, Ctrl-C or SIGTERM.
 
 `main` supervises: a node that dies is restarted on its port with capped backoff
-(`supervise.Backoff`) while HAProxy sends its clients to the others; Redis or HAProxy
+(`supervise.RestartPolicy`) while HAProxy sends its clients to the others; Redis or HAProxy
 dying stops the cluster. A clean stop leaves no process and no temporary folder behind.
 """
 
@@ -35,7 +35,7 @@ from .procs import (
     spawn,
     wait_for_http,
 )
-from .supervise import Backoff
+from .supervise import RestartPolicy
 
 # A built package carries the config beside this module (setup.py); a checkout has deploy/.
 _PACKAGED = Path(__file__).resolve().parent / "deploy" / "haproxy"
@@ -259,7 +259,7 @@ class _Watched:
 
     name: str
     node: Node
-    backoff: Backoff
+    restarts: RestartPolicy
     restart_at: float | None = None
 
 
@@ -268,7 +268,7 @@ def _supervise(cluster: LocalCluster, poll: float = 0.2) -> int:
     or the load balancer dies, since nothing is served without them."""
     now = time.monotonic()
     watched = [
-        _Watched(f"node{i}", node, Backoff(started_at=now))
+        _Watched(f"node{i}", node, RestartPolicy(started_at=now))
         for i, node in enumerate(cluster.nodes, start=1)
     ]
     essential = [cluster.lb.process]
@@ -288,7 +288,7 @@ def _supervise(cluster: LocalCluster, poll: float = 0.2) -> int:
         for entry in watched:
             process = entry.node.process
             if entry.restart_at is None and not process.alive():
-                delay = entry.backoff.next_delay(now)
+                delay = entry.restarts.next_delay(now)
                 entry.restart_at = now + delay
                 print(
                     f"{entry.name} (pid {process.pid}) exited with {process.proc.returncode};"
@@ -298,7 +298,7 @@ def _supervise(cluster: LocalCluster, poll: float = 0.2) -> int:
                 )
             elif entry.restart_at is not None and now >= entry.restart_at:
                 entry.node.respawn()
-                entry.backoff.started(now)
+                entry.restarts.started(now)
                 entry.restart_at = None
                 print(f"{entry.name} restarted as pid {entry.node.process.pid}", flush=True)
         time.sleep(poll)

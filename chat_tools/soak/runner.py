@@ -16,8 +16,8 @@ from typing import Any
 from redis.asyncio import Redis
 
 from chat_service.backends.redis_clients import ClientOptions
+from chat_service.domain.backoff import Backoff
 
-from ..backoff import Backoff
 from ..clients import ChatClient
 from ..localcluster import LocalCluster
 from ..procs import RedisServer

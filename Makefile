@@ -5,6 +5,6 @@ run:
 test:
 	scripts/test
 cluster:
-	.venv/bin/chat-service cluster --nodes 3
+	.venv/bin/chat-tools cluster --nodes 3
 bench:
-	.venv/bin/python bench/run.py --quick
+	.venv/bin/chat-tools bench compare --quick

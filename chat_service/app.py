@@ -108,7 +108,7 @@ def create_app(
     app[SERVICE] = service
     app[MODERATION] = moderation
     app[RUNTIME] = runtime
-    app[VERIFIER] = settings.verifier()
+    app[VERIFIER] = settings.verifier
     transport.sio.attach(app)
     setup_routes(app, root)
     setup_api(app)

@@ -1,7 +1,7 @@
-"""The `chat-service` command: `run` a node (default), `bench`, a local `cluster`, a `soak`.
+"""The `chat-service` command: `run` a node (the default).
 
-`bench`, `cluster` and `soak` live in `chat_tools` and are imported only when asked for,
-so a node never loads them.
+The tooling (bench, a local cluster, the soak) is the separate `chat-tools` command:
+a node imports nothing from `chat_tools`.
 """
 
 from __future__ import annotations
@@ -11,25 +11,21 @@ from collections.abc import Sequence
 
 from .config import SettingsError, parse_args
 
+# Commands that `chat-service` had before the tooling got its own entry point.
+MOVED_TO_TOOLS = ("bench", "cluster", "soak")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Dispatch on the first word; anything else is a node's settings flags."""
+    """`run` is optional; anything else is a node's settings flags."""
     args = list(sys.argv[1:] if argv is None else argv)
-    command = args[0] if args and args[0] in ("run", "bench", "cluster", "soak") else "run"
-    if args and args[0] == command:
+    if args and args[0] in MOVED_TO_TOOLS:
+        print(
+            f"chat-service: {args[0]} is a command of chat-tools: chat-tools {args[0]} --help",
+            file=sys.stderr,
+        )
+        return 2
+    if args and args[0] == "run":
         args = args[1:]
-    if command == "bench":
-        from chat_tools.bench.cli import main as bench_main
-
-        return bench_main(args)
-    if command == "soak":
-        from chat_tools.soak.cli import main as soak_main
-
-        return soak_main(args)
-    if command == "cluster":
-        from chat_tools.localcluster import main as cluster_main
-
-        return cluster_main(args)
     try:
         settings = parse_args(args)
     except SettingsError as exc:

@@ -1,4 +1,10 @@
-"""Settings: parsed once from CHAT_* variables and --flags, validated, then frozen."""
+"""Settings: parsed once from CHAT_* variables and --flags, validated, then frozen.
+
+Each setting is described once, on its field: the help text, the parser of its text
+(from the environment or a flag) and, where it reads differently from the value, its
+default as an operator would write it (`setting(...)` metadata). The variable, the
+flag, `--help`, the parsing and the validation are all read from that one description.
+"""
 
 from __future__ import annotations
 
@@ -6,81 +12,331 @@ import argparse
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from typing import Any, Literal
-from urllib.parse import urlparse
 
+from . import config_values as values
+from .config_values import Parser, RateLimit, SettingsError, env_name, flag_name, redact_url
 from .identity import MAX_LEEWAY, AuthConfigError, TokenVerifier, make_verifier
-from .redis_urls import RedisUrlError, parse_target
+from .redis_urls import RedisTarget, RedisUrlError, parse_target
+
+# Names other modules import from here.
+__all__ = [
+    "RateLimit",
+    "Settings",
+    "SettingsError",
+    "default_text",
+    "describe",
+    "env_name",
+    "flag_name",
+    "load_settings",
+    "parse_args",
+]
 
 MIN_API_KEY = 32
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # A stop that waits longer than this is a mistake (minutes, not seconds): no balancer
 # needs it, and every orchestrator's grace period would have to exceed it.
 MAX_DRAIN_DELAY = 120.0
 
 
-class SettingsError(ValueError):
-    """A setting has a value the node cannot start with; the text names it."""
-
-
 @dataclass(frozen=True)
-class RateLimit:
-    """`count` messages per `seconds` per connection."""
+class Describe:
+    """One setting: what it does, how its text is parsed, how its default reads."""
 
-    count: int
-    seconds: float
+    help: str
+    parse: Parser
+    shown_default: str | None = None  # None: the default value itself, written plainly
+
+
+def setting(help: str, parse: Parser, shown_default: str | None = None) -> dict[str, Describe]:
+    """A settings field's metadata: its one description."""
+    return {"setting": Describe(help, parse, shown_default)}
+
+
+def describe(name: str) -> Describe:
+    """The description of the settings field `name`."""
+    found: Describe = Settings.__dataclass_fields__[name].metadata["setting"]
+    return found
+
+
+# --- the settings ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Every knob of a node. Field names map to CHAT_<NAME> and --<name-with-dashes>."""
+    """Every knob of a node. Field names map to CHAT_<NAME> and --<name-with-dashes>;
+    each field's metadata is its one description (see `setting`)."""
 
-    host: str = "0.0.0.0"
-    port: int = 5000
-    redis_url: str | None = None  # may carry a password: shown redacted by __repr__
-    redis_prefix: str = "chat:"
-    redis_min_replicas: int = 0
-    redis_tls_ca_file: str | None = None
-    redis_tls_verify: bool = True
-    redis_sentinel_password: str | None = field(default=None, repr=False)
-    history_size: int = 100
-    max_text: int = 2000
-    rate_limit: RateLimit | None = field(default_factory=lambda: RateLimit(20, 10.0))
-    allowed_origins: tuple[str, ...] | Literal["*"] | None = None
-    node_timeout: float = 15.0
-    log_level: str = "INFO"
-    log_format: Literal["text", "json"] = "text"
-    max_connections_per_ip: int = 0
-    trust_forwarded: bool = False
-    max_queue_bytes: int = 1_048_576
-    max_packet_bytes: int = 1_000_000
-    typing_interval: float = 2.0
-    join_limit: RateLimit | None = field(default_factory=lambda: RateLimit(5, 10.0))
-    connection_join_limit: RateLimit | None = field(default_factory=lambda: RateLimit(100, 10.0))
-    max_rooms_per_connection: int = 50
-    connect_timeout: float = 10.0
-    max_connect_refusals: int = 3
-    http_keepalive_timeout: float = 15.0
-    metrics_token: str | None = field(default=None, repr=False)
-    ping_interval: float = 5.0
-    ping_timeout: float = 5.0
-    shutdown_timeout: float = 8.0
-    drain_delay: float = 0.0
-    web_dir: str | None = None
-    presence_grace: float = 5.0
-    access_log: bool = True
-    auth_secret: str | None = field(default=None, repr=False)
-    auth_public_key: str | None = None
-    auth_audience: str | None = None
-    auth_issuer: str | None = None
-    auth_leeway: float = 10.0
-    auth_token_url: str | None = None
-    ws_compression: bool = False
-    api_key: str | None = field(default=None, repr=False)
+    host: str = field(default="0.0.0.0", metadata=setting("address to listen on", values.host))
+    port: int = field(
+        default=5000, metadata=setting("TCP port to listen on", values.whole(0, 65535))
+    )
+    # May carry a password: shown redacted by __repr__; parsed once, into `redis_target`.
+    redis_url: str | None = field(
+        default=None,
+        metadata=setting(
+            "Redis URL for the cluster; unset means one node, everything in memory",
+            values.text_or_unset,
+        ),
+    )
+    redis_prefix: str = field(
+        default="chat:",
+        metadata=setting("prefix of every Redis key and channel", values.redis_prefix),
+    )
+    redis_min_replicas: int = field(
+        default=0,
+        metadata=setting(
+            "replicas that must hold a message (WAIT) before it is acknowledged",
+            values.whole(0, 16),
+        ),
+    )
+    redis_tls_ca_file: str | None = field(
+        default=None,
+        metadata=setting(
+            "CA bundle that signed the Redis servers' TLS certificates", values.text_or_unset
+        ),
+    )
+    redis_tls_verify: bool = field(
+        default=True,
+        metadata=setting(
+            "verify the Redis servers' TLS certificates and host names", values.yes_no
+        ),
+    )
+    redis_sentinel_password: str | None = field(
+        default=None,
+        repr=False,
+        metadata=setting(
+            "password of the Sentinel processes themselves (not of Redis)", values.secret_or_unset
+        ),
+    )
+    history_size: int = field(
+        default=100, metadata=setting("messages kept per room", values.whole(1, 100_000))
+    )
+    max_text: int = field(
+        default=2000,
+        metadata=setting("longest message text, in characters", values.whole(1, 1_000_000)),
+    )
+    rate_limit: RateLimit | None = field(
+        default_factory=lambda: RateLimit(20, 10.0),
+        metadata=setting(
+            "COUNT/SECONDS messages per connection; 0 turns it off",
+            values.parse_rate_limit,
+            "20/10",
+        ),
+    )
+    allowed_origins: tuple[str, ...] | Literal["*"] | None = field(
+        default=None,
+        metadata=setting(
+            "comma-separated browser origins allowed to connect, or *",
+            values.parse_origins,
+            "same origin",
+        ),
+    )
+    node_timeout: float = field(
+        default=15.0,
+        metadata=setting(
+            "seconds after which a silent node's members are removed", values.number(0.2)
+        ),
+    )
+    log_level: str = field(default="INFO", metadata=setting("logging level", values.log_level))
+    log_format: Literal["text", "json"] = field(
+        default="text", metadata=setting("text or json", values.log_format)
+    )
+    max_connections_per_ip: int = field(
+        default=0,
+        metadata=setting(
+            "open Engine.IO sessions allowed per client IP (counted before any Socket.IO "
+            "CONNECT); 0 turns it off",
+            values.whole(0),
+        ),
+    )
+    trust_forwarded: bool = field(
+        default=False,
+        metadata=setting(
+            "take the client IP from X-Forwarded-For (only behind a trusted proxy)", values.yes_no
+        ),
+    )
+    max_queue_bytes: int = field(
+        default=1_048_576,
+        metadata=setting(
+            "bytes queued for one slow client before it is disconnected", values.whole(1024)
+        ),
+    )
+    max_packet_bytes: int = field(
+        default=1_000_000,
+        metadata=setting(
+            "largest Engine.IO packet accepted from a client", values.whole(1024, 100_000_000)
+        ),
+    )
+    typing_interval: float = field(
+        default=2.0,
+        metadata=setting(
+            "seconds between typing events others see, per user and room (a change in "
+            "between is delayed, so the latest state shows within it); 0 turns it off",
+            values.number(0.0),
+        ),
+    )
+    join_limit: RateLimit | None = field(
+        default_factory=lambda: RateLimit(5, 10.0),
+        metadata=setting(
+            "COUNT/SECONDS joins per user and room (re-joins of a room the connection is in "
+            "are free); 0 turns it off",
+            values.parse_rate_limit,
+            "5/10",
+        ),
+    )
+    connection_join_limit: RateLimit | None = field(
+        default_factory=lambda: RateLimit(100, 10.0),
+        metadata=setting(
+            "COUNT/SECONDS joins per connection; 0 turns it off", values.parse_rate_limit, "100/10"
+        ),
+    )
+    max_rooms_per_connection: int = field(
+        default=50, metadata=setting("rooms one connection may be in at once", values.whole(1))
+    )
+    connect_timeout: float = field(
+        default=10.0,
+        metadata=setting(
+            "seconds an Engine.IO session may stay open without a Socket.IO CONNECT before "
+            "it is closed",
+            values.number(0.5),
+        ),
+    )
+    max_connect_refusals: int = field(
+        default=3,
+        metadata=setting(
+            "refused Socket.IO CONNECTs (bad token) after which the Engine.IO session is closed",
+            values.whole(1),
+        ),
+    )
+    http_keepalive_timeout: float = field(
+        default=15.0,
+        metadata=setting(
+            "seconds an HTTP connection may wait for a complete request line and headers (a "
+            "new one, or one idle after a response) before it is closed",
+            values.number(0.5),
+        ),
+    )
+    metrics_token: str | None = field(
+        default=None,
+        repr=False,
+        metadata=setting(
+            "bearer token /metrics requires (Authorization: Bearer ...); unset: /metrics is "
+            "open, for nodes reached only from the internal network",
+            values.metrics_token,
+        ),
+    )
+    ping_interval: float = field(
+        default=5.0,
+        metadata=setting(
+            "seconds between Engine.IO pings (a stalled client is noticed within "
+            "ping_interval + ping_timeout)",
+            values.number(1.0),
+        ),
+    )
+    ping_timeout: float = field(
+        default=5.0,
+        metadata=setting("seconds an Engine.IO ping waits for its answer", values.number(1.0)),
+    )
+    shutdown_timeout: float = field(
+        default=8.0,
+        metadata=setting(
+            "seconds a draining node waits for clients before exiting", values.number(0.0)
+        ),
+    )
+    drain_delay: float = field(
+        default=0.0,
+        metadata=setting(
+            "seconds a stopping node keeps serving with /readyz failing, so load balancers "
+            "take it out before it drains (a second signal skips the wait)",
+            values.number(0.0, MAX_DRAIN_DELAY),
+        ),
+    )
+    web_dir: str | None = field(
+        default=None,
+        metadata=setting(
+            "folder with templates/, static/ and node_modules/ of the browser side",
+            values.text_or_unset,
+            "the package's copy",
+        ),
+    )
+    presence_grace: float = field(
+        default=5.0,
+        metadata=setting(
+            "seconds a disconnected user stays listed before user_left; 0 turns it off",
+            values.number(0.0),
+        ),
+    )
+    access_log: bool = field(
+        default=True,
+        metadata=setting(
+            "one line per HTTP request (probes and Engine.IO polls at DEBUG)", values.yes_no
+        ),
+    )
+    auth_secret: str | None = field(
+        default=None,
+        repr=False,
+        metadata=setting(
+            "turns identity on: HS256 secret that signs tokens (at least 32 bytes)",
+            values.secret_or_unset,
+        ),
+    )
+    auth_public_key: str | None = field(
+        default=None,
+        metadata=setting(
+            "turns identity on: PEM file with the RS256 or ES256 public key", values.text_or_unset
+        ),
+    )
+    auth_audience: str | None = field(
+        default=None,
+        metadata=setting(
+            "with identity on: the `aud` every token must carry", values.text_or_unset
+        ),
+    )
+    auth_issuer: str | None = field(
+        default=None,
+        metadata=setting(
+            "with identity on: the `iss` every token must carry", values.text_or_unset
+        ),
+    )
+    auth_leeway: float = field(
+        default=10.0,
+        metadata=setting(
+            "with identity on: seconds of clock skew allowed on `exp` (at most 30)",
+            values.number(0.0, MAX_LEEWAY),
+        ),
+    )
+    auth_token_url: str | None = field(
+        default=None,
+        metadata=setting(
+            "with identity on: URL of the embedding application that the page fetches (with "
+            'its cookies) for a fresh token, as JSON {"token": JWT}',
+            values.token_url,
+        ),
+    )
+    ws_compression: bool = field(
+        default=False,
+        metadata=setting(
+            "on: accept websocket permessage-deflate (zlib state per connection); off declines it",
+            values.yes_no,
+            "off",
+        ),
+    )
+    api_key: str | None = field(
+        default=None,
+        repr=False,
+        metadata=setting(
+            "turns the server API on: the bearer key the embedding application's backend "
+            "sends (at least 32 characters)",
+            values.secret_or_unset,
+        ),
+    )
 
     def __post_init__(self) -> None:
+        # Both are built here, once: a bad URL or key stops the node before it starts.
+        _ = self.redis_target
         try:
-            self.verifier()
+            _ = self.verifier
         except AuthConfigError as exc:
             raise SettingsError(str(exc)) from None
         if self.auth_token_url and not self.identity_on:
@@ -113,8 +369,20 @@ class Settings:
                 shown.append(f"{f.name}={getattr(self, f.name)!r}")
         return f"Settings({', '.join(shown)})"
 
+    @cached_property
+    def redis_target(self) -> RedisTarget | None:
+        """CHAT_REDIS_URL parsed, once: the backend builds its client from this."""
+        if self.redis_url is None:
+            return None
+        try:
+            return parse_target(self.redis_url)
+        except RedisUrlError as exc:  # the text never echoes a password
+            raise SettingsError(f"CHAT_REDIS_URL is not usable: {exc}") from None
+
+    @cached_property
     def verifier(self) -> TokenVerifier | None:
-        """The token verifier when identity is on (a secret or a public key is set)."""
+        """The token verifier when identity is on (a secret or a public key is set), built
+        once (the public key file is read here) and shared by the socket and HTTP sides."""
         return make_verifier(
             self.auth_secret,
             self.auth_public_key,
@@ -153,78 +421,11 @@ def packet_bytes_for_text(max_text: int) -> int:
     return 12 * max_text + 1024
 
 
-ENV_HELP: dict[str, str] = {
-    "host": "address to listen on",
-    "port": "TCP port to listen on",
-    "redis_url": "Redis URL for the cluster; unset means one node, everything in memory",
-    "redis_prefix": "prefix of every Redis key and channel",
-    "redis_min_replicas": "replicas that must hold a message (WAIT) before it is acknowledged",
-    "redis_tls_ca_file": "CA bundle that signed the Redis servers' TLS certificates",
-    "redis_tls_verify": "verify the Redis servers' TLS certificates and host names",
-    "redis_sentinel_password": "password of the Sentinel processes themselves (not of Redis)",
-    "history_size": "messages kept per room",
-    "max_text": "longest message text, in characters",
-    "rate_limit": "COUNT/SECONDS messages per connection; 0 turns it off",
-    "allowed_origins": "comma-separated browser origins allowed to connect, or *",
-    "node_timeout": "seconds after which a silent node's members are removed",
-    "log_level": "logging level",
-    "log_format": "text or json",
-    "max_connections_per_ip": "open Engine.IO sessions allowed per client IP (counted before "
-    "any Socket.IO CONNECT); 0 turns it off",
-    "trust_forwarded": "take the client IP from X-Forwarded-For (only behind a trusted proxy)",
-    "max_queue_bytes": "bytes queued for one slow client before it is disconnected",
-    "max_packet_bytes": "largest Engine.IO packet accepted from a client",
-    "typing_interval": "seconds between typing events others see, per user and room (a "
-    "change in between is delayed, so the latest state shows within it); 0 turns it off",
-    "join_limit": "COUNT/SECONDS joins per user and room (re-joins of a room the connection "
-    "is in are free); 0 turns it off",
-    "connection_join_limit": "COUNT/SECONDS joins per connection; 0 turns it off",
-    "max_rooms_per_connection": "rooms one connection may be in at once",
-    "connect_timeout": "seconds an Engine.IO session may stay open without a Socket.IO "
-    "CONNECT before it is closed",
-    "max_connect_refusals": "refused Socket.IO CONNECTs (bad token) after which the "
-    "Engine.IO session is closed",
-    "http_keepalive_timeout": "seconds an HTTP connection may wait for a complete request "
-    "line and headers (a new one, or one idle after a response) before it is closed",
-    "metrics_token": "bearer token /metrics requires (Authorization: Bearer ...); unset: "
-    "/metrics is open, for nodes reached only from the internal network",
-    "ping_interval": "seconds between Engine.IO pings (a stalled client is noticed "
-    "within ping_interval + ping_timeout)",
-    "ping_timeout": "seconds an Engine.IO ping waits for its answer",
-    "shutdown_timeout": "seconds a draining node waits for clients before exiting",
-    "drain_delay": "seconds a stopping node keeps serving with /readyz failing, so load "
-    "balancers take it out before it drains (a second signal skips the wait)",
-    "web_dir": "folder with templates/, static/ and node_modules/ of the browser side",
-    "presence_grace": "seconds a disconnected user stays listed before user_left; 0 turns it off",
-    "access_log": "one line per HTTP request (probes and Engine.IO polls at DEBUG)",
-    "auth_secret": "turns identity on: HS256 secret that signs tokens (at least 32 bytes)",
-    "auth_public_key": "turns identity on: PEM file with the RS256 or ES256 public key",
-    "auth_audience": "with identity on: the `aud` every token must carry",
-    "auth_issuer": "with identity on: the `iss` every token must carry",
-    "auth_leeway": "with identity on: seconds of clock skew allowed on `exp` (at most 30)",
-    "auth_token_url": "with identity on: URL of the embedding application that the page "
-    'fetches (with its cookies) for a fresh token, as JSON {"token": JWT}',
-    "ws_compression": "on: accept websocket permessage-deflate (zlib state per connection); "
-    "off declines it",
-    "api_key": "turns the server API on: the bearer key the embedding application's backend "
-    "sends (at least 32 characters)",
-}
-
-# How a default reads where it is not simply its value (`--help`, the README's table).
-_DEFAULT_TEXT: dict[str, str] = {
-    "rate_limit": "20/10",
-    "join_limit": "5/10",
-    "connection_join_limit": "100/10",
-    "allowed_origins": "same origin",
-    "web_dir": "the package's copy",
-    "ws_compression": "off",
-}
-
-
 def default_text(name: str) -> str:
     """A setting's default, written the way its variable would be set."""
-    if name in _DEFAULT_TEXT:
-        return _DEFAULT_TEXT[name]
+    shown = describe(name).shown_default
+    if shown is not None:
+        return shown
     value = Settings.__dataclass_fields__[name].default
     if value is None:
         return "unset"
@@ -235,196 +436,6 @@ def default_text(name: str) -> str:
     return str(value)
 
 
-def env_name(name: str) -> str:
-    """CHAT_ variable for a settings field."""
-    return "CHAT_" + name.upper()
-
-
-def flag_name(name: str) -> str:
-    """Command-line flag for a settings field."""
-    return "--" + name.replace("_", "-")
-
-
-def _int(name: str, raw: str, *, minimum: int, maximum: int | None = None) -> int:
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise SettingsError(f"{env_name(name)} must be a whole number, got {raw!r}") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        upper = f" and at most {maximum}" if maximum is not None else ""
-        raise SettingsError(f"{env_name(name)} must be at least {minimum}{upper}, got {value}")
-    return value
-
-
-def _float(name: str, raw: str, *, minimum: float) -> float:
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise SettingsError(f"{env_name(name)} must be a number, got {raw!r}") from None
-    if not value >= minimum or value == float("inf"):
-        raise SettingsError(f"{env_name(name)} must be a finite number >= {minimum}, got {raw!r}")
-    return value
-
-
-def _bounded_float(name: str, raw: str, minimum: float, maximum: float) -> float:
-    value = _float(name, raw, minimum=minimum)
-    if value > maximum:
-        raise SettingsError(f"{env_name(name)} must be at most {maximum:g}, got {raw!r}")
-    return value
-
-
-def _bool(name: str, raw: str) -> bool:
-    lowered = raw.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off", ""):
-        return False
-    raise SettingsError(f"{env_name(name)} must be true or false, got {raw!r}")
-
-
-def parse_rate_limit(raw: str, name: str = "rate_limit") -> RateLimit | None:
-    """'20/10' -> 20 per 10 s; '0' -> off."""
-    text = raw.strip()
-    if text == "0":
-        return None
-    count_text, sep, seconds_text = text.partition("/")
-    if not sep:
-        raise SettingsError(f"{env_name(name)} must be COUNT/SECONDS or 0, got {raw!r}")
-    count = _int(name, count_text, minimum=1)
-    seconds = _float(name, seconds_text, minimum=0.001)
-    return RateLimit(count, seconds)
-
-
-def redact_url(url: str) -> str:
-    """A URL with the password of its user part replaced (for repr and logs)."""
-    scheme, sep, rest = url.partition("://")
-    userinfo, at, hosts = rest.rpartition("@")
-    if not sep or not at:
-        return url
-    user, colon, _password = userinfo.partition(":")
-    hidden = f"{user}:***" if colon else "***"
-    return f"{scheme}://{hidden}@{hosts}"
-
-
-def parse_origins(raw: str) -> tuple[str, ...] | Literal["*"] | None:
-    """'*' opens to all; a comma list allows those; empty means same origin only."""
-    text = raw.strip()
-    if not text:
-        return None
-    if text == "*":
-        return "*"
-    origins = tuple(o.strip().rstrip("/") for o in text.split(",") if o.strip())
-    for origin in origins:
-        parsed = urlparse(origin)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise SettingsError(
-                f"CHAT_ALLOWED_ORIGINS entries must look like https://host[:port], got {origin!r}"
-            )
-    return origins
-
-
-def parse_redis_url(raw: str) -> str | None:
-    """One Redis, Sentinel or Cluster (see redis_urls); the error never echoes a password."""
-    text = raw.strip()
-    if not text:
-        return None
-    try:
-        parse_target(text)
-    except RedisUrlError as exc:
-        raise SettingsError(f"CHAT_REDIS_URL is not usable: {exc}") from None
-    return text
-
-
-def _parse_field(name: str, raw: str) -> Any:
-    parsers: dict[str, Any] = {
-        "host": lambda r: r.strip() or "0.0.0.0",
-        "port": lambda r: _int(name, r, minimum=0, maximum=65535),
-        "redis_url": parse_redis_url,
-        "redis_prefix": _parse_prefix,
-        "redis_min_replicas": lambda r: _int(name, r, minimum=0, maximum=16),
-        "redis_tls_ca_file": lambda r: r.strip() or None,
-        "redis_tls_verify": lambda r: _bool(name, r),
-        "redis_sentinel_password": lambda r: r or None,
-        "history_size": lambda r: _int(name, r, minimum=1, maximum=100_000),
-        "max_text": lambda r: _int(name, r, minimum=1, maximum=1_000_000),
-        "rate_limit": parse_rate_limit,
-        "allowed_origins": parse_origins,
-        "node_timeout": lambda r: _float(name, r, minimum=0.2),
-        "log_level": _parse_level,
-        "log_format": _parse_format,
-        "max_connections_per_ip": lambda r: _int(name, r, minimum=0),
-        "trust_forwarded": lambda r: _bool(name, r),
-        "max_queue_bytes": lambda r: _int(name, r, minimum=1024),
-        "max_packet_bytes": lambda r: _int(name, r, minimum=1024, maximum=100_000_000),
-        "typing_interval": lambda r: _float(name, r, minimum=0.0),
-        "join_limit": lambda r: parse_rate_limit(r, name),
-        "connection_join_limit": lambda r: parse_rate_limit(r, name),
-        "max_rooms_per_connection": lambda r: _int(name, r, minimum=1),
-        "connect_timeout": lambda r: _float(name, r, minimum=0.5),
-        "max_connect_refusals": lambda r: _int(name, r, minimum=1),
-        "http_keepalive_timeout": lambda r: _float(name, r, minimum=0.5),
-        "metrics_token": _parse_metrics_token,
-        "ping_interval": lambda r: _float(name, r, minimum=1.0),
-        "ping_timeout": lambda r: _float(name, r, minimum=1.0),
-        "shutdown_timeout": lambda r: _float(name, r, minimum=0.0),
-        "drain_delay": lambda r: _bounded_float(name, r, 0.0, MAX_DRAIN_DELAY),
-        "web_dir": lambda r: r.strip() or None,
-        "presence_grace": lambda r: _float(name, r, minimum=0.0),
-        "access_log": lambda r: _bool(name, r),
-        "auth_secret": lambda r: r or None,
-        "auth_public_key": lambda r: r.strip() or None,
-        "auth_audience": lambda r: r.strip() or None,
-        "auth_issuer": lambda r: r.strip() or None,
-        "auth_leeway": lambda r: _bounded_float(name, r, 0.0, MAX_LEEWAY),
-        "auth_token_url": _parse_token_url,
-        "ws_compression": lambda r: _bool(name, r),
-        "api_key": lambda r: r or None,
-    }
-    return parsers[name](raw)
-
-
-def _parse_metrics_token(raw: str) -> str | None:
-    """Unset or at least 16 characters: a short token is guessable over the network."""
-    token = raw.strip()
-    if not token:
-        return None
-    if len(token) < 16:
-        raise SettingsError("CHAT_METRICS_TOKEN must be at least 16 characters")
-    return token
-
-
-def _parse_prefix(raw: str) -> str:
-    """Braces would become the Cluster hash tag instead of the room: refused."""
-    if "{" in raw or "}" in raw:
-        raise SettingsError(f"CHAT_REDIS_PREFIX must not contain braces, got {raw!r}")
-    return raw
-
-
-def _parse_token_url(raw: str) -> str | None:
-    """An absolute http(s) URL: the page fetches it and the CSP allows its origin."""
-    url = raw.strip()
-    if not url:
-        return None
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise SettingsError(f"CHAT_AUTH_TOKEN_URL must be an absolute http(s) URL, got {raw!r}")
-    return url
-
-
-def _parse_level(raw: str) -> str:
-    level = raw.strip().upper()
-    if level not in LOG_LEVELS:
-        raise SettingsError(f"CHAT_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
-    return level
-
-
-def _parse_format(raw: str) -> str:
-    fmt = raw.strip().lower()
-    if fmt not in ("text", "json"):
-        raise SettingsError(f"CHAT_LOG_FORMAT must be text or json, got {raw!r}")
-    return fmt
-
-
 def add_setting_flags(parser: argparse.ArgumentParser) -> None:
     """One --flag per setting; values stay strings so env and flags share one parser."""
     for f in fields(Settings):
@@ -433,7 +444,8 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
             dest=f.name,
             default=None,
             metavar=env_name(f.name),
-            help=f"{ENV_HELP[f.name]} (env {env_name(f.name)}; default: {default_text(f.name)})",
+            help=f"{describe(f.name).help} (env {env_name(f.name)}; "
+            f"default: {default_text(f.name)})",
         )
 
 
@@ -450,16 +462,15 @@ def load_settings(
         elif env_name(f.name) in env:
             raw = env[env_name(f.name)]
         if raw is not None:
-            values[f.name] = _parse_field(f.name, raw)
+            values[f.name] = describe(f.name).parse(f.name, raw)
     return Settings(**values)
 
 
 COMMANDS = """commands:
   run        a chat node, with the options above (the default when no command is given)
-  cluster    Redis, N nodes and HAProxy on this machine (chat-service cluster --help)
-  bench      the load generator (chat-service bench --help)
 
-Every option can also be set by the environment variable shown; a flag wins."""
+Every option can also be set by the environment variable shown; a flag wins.
+The tooling is a command of its own: chat-tools bench|cluster|soak (chat-tools --help)."""
 
 
 def node_parser() -> argparse.ArgumentParser:
@@ -468,7 +479,7 @@ def node_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="chat-service",
-        usage="chat-service [run|cluster|bench] [options]",
+        usage="chat-service [run] [options]",
         description="A real-time multi-room chat node (aiohttp + python-socketio, Redis).",
         epilog=COMMANDS,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from .backends.base import Backlog
 from .backends.wire import RoomEvent, message_ts
-from .backoff import Backoff
+from .domain.backoff import Backoff
 from .domain.joiners import UPDATED, Action, Broadcast, Enter, FeedCounters, Fetch, Send
 from .domain.ordering import RoomFeed
 

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager, suppress
 
 from .backends.base import Backend
 from .config import Settings
+from .domain.backoff import Backoff
 from .errors import BackendFull, ChatError
 from .metrics import Metrics
 from .service import ChatService, now_ms
@@ -128,25 +129,29 @@ class NodeRuntime:
     async def _loop(self, name: str, interval: float, step: object) -> None:
         # The flag, not only cancel(): Python 3.11's wait_for can swallow a cancellation
         # that lands as the awaited call finishes, which would leave this loop running.
-        backoff = interval
+        # Attempt 0 is the loop's own cadence; each failure in a row doubles it, up to 5 s.
+        backoff = Backoff(base=interval, cap=max(interval, 5.0), jitter=0.0)
+        failures = 0
         while not self._stopping:
             try:
                 await step()  # type: ignore[operator]
-                backoff = interval
+                failures = 0
             except asyncio.CancelledError:
                 raise
             except BackendFull:
                 # Redis answers but stores nothing: not an outage (it is logged and
-                # exported as chat_redis_oom once, by the store).
-                backoff = interval
+                # exported as chat_redis_oom once, by the store); keep the cadence.
+                failures = 0
             except ChatError:
                 self._backend_ok = False
-                backoff = min(backoff * 2, max(interval, 5.0))
-                logger.warning("%s: backend unavailable, retrying in %.1fs", name, backoff)
+                failures += 1
+                logger.warning(
+                    "%s: backend unavailable, retrying in %.1fs", name, backoff.delay(failures)
+                )
             except Exception:
-                backoff = min(backoff * 2, max(interval, 5.0))
-                logger.exception("%s failed; retrying in %.1fs", name, backoff)
-            await asyncio.sleep(backoff)
+                failures += 1
+                logger.exception("%s failed; retrying in %.1fs", name, backoff.delay(failures))
+            await asyncio.sleep(backoff.delay(failures))
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:

@@ -13,7 +13,7 @@ setting of its own (CHAT_REDIS_SENTINEL_PASSWORD), since sentinels often have no
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
@@ -45,9 +45,13 @@ class RedisTarget:
     password: str | None = None
     db: int = 0
     service: str | None = None  # the Sentinel master name
+    # The URL it was parsed from (one Redis's client is built from it); may hold a password.
+    url: str = field(default="", repr=False, compare=False)
 
     def describe(self) -> str:
-        """For logs: the form and the hosts, never the password."""
+        """For logs: the form and the hosts (a unix socket's path), never the password."""
+        if not self.hosts:
+            return f"redis at {urlsplit(self.url).path}"
         where = ",".join(f"{host}:{port}" for host, port in self.hosts)
         label = {"single": "redis", "sentinel": "redis sentinel", "cluster": "redis cluster"}
         return f"{label[self.kind]} at {where}" + (f" ({self.service})" if self.service else "")
@@ -73,7 +77,7 @@ def parse_target(url: str) -> RedisTarget:
         raise RedisUrlError(f"unknown scheme {scheme!r}; use one of {', '.join(SCHEMES)}")
     kind, tls = SCHEMES[scheme]
     if scheme == "unix":
-        return RedisTarget(kind, tls, (), db=0)
+        return RedisTarget(kind, tls, (), db=0, url=url)
     # Several hosts are not a valid netloc for urlsplit: split the credentials off first.
     userinfo, at, hostpart = rest.partition("/")[0].rpartition("@")
     if not at:
@@ -106,4 +110,5 @@ def parse_target(url: str) -> RedisTarget:
         password=unquote(password) or None,
         db=db,
         service=service,
+        url=url,
     )

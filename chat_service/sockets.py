@@ -88,7 +88,7 @@ class ConnectionGate:
         self.metrics = metrics
         self.settings = settings
         self.transport = transport
-        self.verifier = settings.verifier()
+        self.verifier = settings.verifier
         self._expiries: dict[str, asyncio.TimerHandle] = {}
         self._closing: set[asyncio.Future[None]] = set()
 

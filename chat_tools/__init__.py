@@ -1,2 +1,2 @@
 """Tooling shipped beside the chat node: process helpers, test clients, the load
-generator and `chat-service cluster`. A node imports none of it."""
+generator, `chat-tools cluster` and `chat-tools soak`. A node imports none of it."""

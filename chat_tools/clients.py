@@ -22,9 +22,9 @@ import socketio
 from aiohttp import web
 
 from chat_service.config import Settings
+from chat_service.domain.backoff import Backoff
 from chat_service.errors import STORE_FULL_MESSAGE
 
-from .backoff import Backoff
 from .procs import free_port
 
 

@@ -1,4 +1,4 @@
-"""`chat-service cluster`: the compose topology on one machine, without Docker.
+"""`chat-tools cluster`: the compose topology on one machine, without Docker.
 
 Redis, N nodes and the real load balancer (HAProxy) with the very same `deploy/haproxy/`
 config that compose mounts; only the upstream addresses differ: the compose upstreams
@@ -6,7 +6,7 @@ file's `server-template` line becomes one `server 127.0.0.1:PORT` line per node.
 process is started by `chat_tools.procs` and stopped by PID on exit, Ctrl-C or SIGTERM.
 
 `main` supervises: a node that dies is restarted on its port with capped backoff
-(`supervise.Backoff`) while HAProxy sends its clients to the others; Redis or HAProxy
+(`supervise.RestartPolicy`) while HAProxy sends its clients to the others; Redis or HAProxy
 dying stops the cluster. A clean stop leaves no process and no temporary folder behind.
 """
 
@@ -35,7 +35,7 @@ from .procs import (
     spawn,
     wait_for_http,
 )
-from .supervise import Backoff
+from .supervise import RestartPolicy
 
 # A built package carries the config beside this module (setup.py); a checkout has deploy/.
 _PACKAGED = Path(__file__).resolve().parent / "deploy" / "haproxy"
@@ -234,7 +234,7 @@ def local_cluster(
 
 def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="chat-service cluster",
+        prog="chat-tools cluster",
         description="Run Redis, N chat nodes and HAProxy (deploy/haproxy) on this machine.",
     )
     parser.add_argument("--nodes", type=int, default=3, help="chat nodes to start (default 3)")
@@ -266,7 +266,7 @@ class _Watched:
 
     name: str
     node: Node
-    backoff: Backoff
+    restarts: RestartPolicy
     restart_at: float | None = None
 
 
@@ -275,7 +275,7 @@ def _supervise(cluster: LocalCluster, poll: float = 0.2) -> int:
     or the load balancer dies, since nothing is served without them."""
     now = time.monotonic()
     watched = [
-        _Watched(f"node{i}", node, Backoff(started_at=now))
+        _Watched(f"node{i}", node, RestartPolicy(started_at=now))
         for i, node in enumerate(cluster.nodes, start=1)
     ]
     essential = [cluster.lb.process]
@@ -295,7 +295,7 @@ def _supervise(cluster: LocalCluster, poll: float = 0.2) -> int:
         for entry in watched:
             process = entry.node.process
             if entry.restart_at is None and not process.alive():
-                delay = entry.backoff.next_delay(now)
+                delay = entry.restarts.next_delay(now)
                 entry.restart_at = now + delay
                 print(
                     f"{entry.name} (pid {process.pid}) exited with {process.proc.returncode};"
@@ -305,14 +305,14 @@ def _supervise(cluster: LocalCluster, poll: float = 0.2) -> int:
                 )
             elif entry.restart_at is not None and now >= entry.restart_at:
                 entry.node.respawn()
-                entry.backoff.started(now)
+                entry.restarts.started(now)
                 entry.restart_at = None
                 print(f"{entry.name} restarted as pid {entry.node.process.pid}", flush=True)
         time.sleep(poll)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`chat-service cluster [--nodes N] [--port P] [--redis-url URL] [--log-dir DIR]`."""
+    """`chat-tools cluster [--nodes N] [--port P] [--redis-url URL] [--log-dir DIR]`."""
     args = _parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.log_dir is not None:
         return _run(args, args.log_dir)
@@ -321,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if code in (0, 130):  # stopped on purpose: leave nothing behind
         shutil.rmtree(log_dir, ignore_errors=True)
     else:
-        print(f"chat-service cluster: logs kept in {log_dir}", file=sys.stderr)
+        print(f"chat-tools cluster: logs kept in {log_dir}", file=sys.stderr)
     return code
 
 
@@ -348,7 +348,7 @@ def _run(args: argparse.Namespace, log_dir: Path) -> int:
     except KeyboardInterrupt:
         return 130
     except (RuntimeError, TimeoutError, OSError) as exc:
-        print(f"chat-service cluster: {exc}", file=sys.stderr)
+        print(f"chat-tools cluster: {exc}", file=sys.stderr)
         return 1
     finally:
         # getsignal gives None for a handler not installed from Python: leave that one be.

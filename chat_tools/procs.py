@@ -1,6 +1,6 @@
 """Start real redis-server, node and other loopback processes on free ports; stop them by PID.
 
-Used by the test tiers, the benchmark and `chat-service cluster`, so every process is
+Used by the test tiers, the benchmark and `chat-tools cluster`, so every process is
 started the same way. Lives outside `chat_service` so a node imports none of it.
 """
 

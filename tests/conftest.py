@@ -10,12 +10,12 @@ from typing import Any
 
 import fakeredis
 import pytest
-from redis_topologies import ClusterTopology, SentinelTopology
 
 from chat_service.app import create_app
 from chat_service.config import Settings
 from chat_tools.clients import ChatClient, ServedApp, make_settings
 from chat_tools.procs import Node, RedisServer
+from chat_tools.redis_topologies import ClusterTopology, SentinelTopology
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 

@@ -1,4 +1,4 @@
-// The comparison peer: the subset of the chat protocol that `chat-service bench` uses
+// The comparison peer: the subset of the chat protocol that `chat-tools bench` uses
 // (join, leave, send_message, /healthz), served by Node socket.io + the Redis adapter.
 //
 // Same cluster design as the Python service: one Lua script allocates the id, appends

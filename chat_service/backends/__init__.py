@@ -8,7 +8,7 @@ from ..config import Settings
 from .base import Backend
 from .memory import MemoryBus, MemoryStore
 from .redis import RedisStore
-from .redis_bus import RedisBus, describe_url
+from .redis_bus import RedisBus
 from .redis_clients import ClientOptions, RedisClient, make_client
 
 LatencyObserver = Callable[[str, float], None]
@@ -36,7 +36,7 @@ def open_backend(
         tls_verify=settings.redis_tls_verify,
         sentinel_password=settings.redis_sentinel_password,
     )
-    client = redis if redis is not None else make_client(settings.redis_url or "", options)
+    client = redis if redis is not None else make_client(settings.redis_target or "", options)
     redis_store = RedisStore(
         client,
         node_id=node_id,
@@ -48,5 +48,5 @@ def open_backend(
         on_latency=on_latency,
         on_full=on_full,
     )
-    where = describe_url(settings.redis_url) if settings.redis_url else "redis"
+    where = settings.redis_target.describe() if settings.redis_target else "redis"
     return Backend("redis", redis_store, RedisBus(client, redis_store.keys, node_id, where=where))

@@ -105,15 +105,17 @@ def _cluster(target: RedisTarget, options: ClientOptions) -> RedisCluster:
     )
 
 
-def make_client(url: str, options: ClientOptions | None = None) -> RedisClient:
-    """The client for a CHAT_REDIS_URL of any form."""
+def make_client(target: RedisTarget | str, options: ClientOptions | None = None) -> RedisClient:
+    """The client for a CHAT_REDIS_URL of any form: already parsed (`Settings.redis_target`)
+    or, for tools and tests, the URL itself."""
     options = options or ClientOptions()
-    target = parse_target(url)
+    if isinstance(target, str):
+        target = parse_target(target)
     if target.kind == "sentinel":
         return _sentinel(target, options)
     if target.kind == "cluster":
         return _cluster(target, options)
-    return _single(url, target, options)
+    return _single(target.url, target, options)
 
 
 def is_cluster(client: RedisClient) -> bool:

@@ -1,4 +1,4 @@
-"""`chat-service bench`: a load generator for any deployment of the chat protocol.
+"""`chat-tools bench`: a load generator for any deployment of the chat protocol.
 
 Layers, each small: `eio` (a raw Engine.IO v4 / Socket.IO v5 websocket client, far
 cheaper per message than a full Socket.IO client), `stats` and `procstat` (pure

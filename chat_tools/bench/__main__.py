@@ -1,4 +1,4 @@
-"""`python -m chat_tools.bench` runs the same command as `chat-service bench`."""
+"""`python -m chat_tools.bench` runs the same command as `chat-tools bench`."""
 
 import sys
 

@@ -1,11 +1,15 @@
-"""`chat-service bench fanout|connect ...`: progress on stderr, one JSON result on stdout."""
+"""`chat-tools bench fanout|connect ...`: progress on stderr, one JSON result on stdout.
+
+`chat-tools bench compare` and `chat-tools bench redis-ha` are whole measurement runs
+(their own servers, many scenarios), in `compare.py` and `redis_ha.py`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +73,7 @@ def _common() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="chat-service bench",
+        prog="chat-tools bench",
         description="Load-test a chat deployment over raw Socket.IO websockets.",
     )
     sub = parser.add_subparsers(dest="scenario", required=True)
@@ -105,11 +109,39 @@ def build_parser() -> argparse.ArgumentParser:
         "--broadcast", action="store_true",
         help="then one message to every room at once: time until every client has it, p99",
     )  # fmt: skip
+    # Listed for --help only: main() hands these to their own modules before parsing.
+    sub.add_parser(
+        "compare",
+        add_help=False,
+        help="ours beside the Node peer, interleaved "
+        "repetitions of many scenarios (chat-tools bench compare --help)",
+    )
+    sub.add_parser("redis-ha", add_help=False, help="the cost of WAIT; fanout on a Redis "
+                   "Cluster (chat-tools bench redis-ha --help)")  # fmt: skip
     return parser
+
+
+def _compare(argv: list[str]) -> int:
+    from .compare import main
+
+    return main(argv)
+
+
+def _redis_ha(argv: list[str]) -> int:
+    from .redis_ha import main
+
+    return main(argv)
+
+
+# Whole measurement runs: each deploys its own servers and runs the scenarios above in
+# processes of their own.
+RUNS: dict[str, Callable[[list[str]], int]] = {"compare": _compare, "redis-ha": _redis_ha}
 
 
 def main(argv: Sequence[str]) -> int:
     """Run one scenario; exit 0 when it ran (read the JSON for losses), 1 when it failed."""
+    if argv and argv[0] in RUNS:
+        return RUNS[argv[0]](list(argv[1:]))
     parser = build_parser()
     args = parser.parse_args(list(argv))
     target = Target(
@@ -145,7 +177,7 @@ def main(argv: Sequence[str]) -> int:
                 ConnectParams(args.connections, args.room_size, args.settle, args.broadcast),
             )
     except (BenchFailure, OSError) as exc:
-        print(f"chat-service bench: {exc}", file=sys.stderr)
+        print(f"chat-tools bench: {exc}", file=sys.stderr)
         return 1
     text = json.dumps(result, indent=2)
     if args.output is not None:

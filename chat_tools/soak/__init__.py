@@ -1,1 +1,1 @@
-"""`chat-service soak`: a cluster under people-like churn and scheduled faults, for hours."""
+"""`chat-tools soak`: a cluster under people-like churn and scheduled faults, for hours."""

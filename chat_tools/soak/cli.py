@@ -1,4 +1,4 @@
-"""`chat-service soak`: run the soak, write results.json and the plots, print the verdict."""
+"""`chat-tools soak`: run the soak, write results.json and the plots, print the verdict."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from .schedule import FAULTS, VIA_REDIS_PROXY
 
 def parse_args(argv: Sequence[str]) -> SoakConfig:
     parser = argparse.ArgumentParser(
-        prog="chat-service soak",
+        prog="chat-tools soak",
         description="Redis (AOF), N nodes and HAProxy under people-like churn and a seeded "
         "fault schedule; writes results.json and PNG plots.",
     )

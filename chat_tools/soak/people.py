@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..backoff import Backoff
+from chat_service.domain.backoff import Backoff
+
 from ..clients import ResilientClient
 from .ledger import Ledger, View
 

@@ -20,7 +20,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from ..backoff import Backoff
+from chat_service.domain.backoff import Backoff
+
 from ..localcluster import LocalCluster
 from ..procs import RedisServer
 from . import faults, linkfaults

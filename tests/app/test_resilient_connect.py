@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from chat_tools.backoff import Backoff
+from chat_service.domain.backoff import Backoff
 from chat_tools.clients import ChatClient, ResilientClient, ServedApp
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 
+import chat_service
 from chat_tools.procs import free_port
+
+PACKAGE = Path(chat_service.__file__).resolve().parent
 
 # Runs in a fresh interpreter so nothing this test process imported can leak in.
 _SERVE_AND_REPORT = """
@@ -49,3 +54,24 @@ def test_serving_a_node_imports_no_tooling() -> None:
         check=True,
     )
     assert [] == json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module an `import` or `from ... import` in the file names, at any depth."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def test_no_chat_service_module_imports_the_tooling() -> None:
+    """No chat_service module names chat_tools in an import, deferred ones included."""
+    offenders = {
+        str(path.relative_to(PACKAGE)): sorted(m for m in mods if m.split(".")[0] == "chat_tools")
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if (mods := _imported_modules(path))
+    }
+    assert {} == {name: mods for name, mods in offenders.items() if mods}

@@ -11,7 +11,6 @@ from typing import Any
 
 import orjson
 import pytest
-from redis_topologies import SENTINEL_PASSWORD, ClusterTopology, SentinelTopology
 
 from chat_service.backends.base import (
     DEDUPE_MS,
@@ -27,6 +26,7 @@ from chat_service.backends.redis_bus import RedisBus
 from chat_service.backends.redis_clients import ClientOptions, make_client
 from chat_service.backends.wire import RoomEvent
 from chat_tools.procs import RedisServer
+from chat_tools.redis_topologies import SENTINEL_PASSWORD, ClusterTopology, SentinelTopology
 
 
 @dataclass

@@ -1,28 +1,15 @@
-"""The comparison's plots and scenario catalogue (bench/run.py)."""
+"""The comparison's plots and scenario catalogue (`chat-tools bench compare`)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+from chat_tools.bench import compare
 from chat_tools.bench.plots import write_plots
 from chat_tools.bench.report import summarize
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def load_run() -> ModuleType:
-    """bench/run.py is a script, not a package module: load it by path."""
-    path = Path(__file__).resolve().parents[2] / "bench" / "run.py"
-    spec = importlib.util.spec_from_file_location("bench_run", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_run"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def fanout(target: str, scenario: str, cpu: float, p99: float) -> dict[str, Any]:
@@ -83,8 +70,7 @@ class TestPlots:
 class TestCatalogue:
     def test_issue_sizes(self) -> None:
         """fanout20k offers 20,000 deliveries/s on 2 nodes; fanout2k a tenth of it."""
-        run = load_run()
-        known = run.catalogue(run.parse_args([]))
+        known = compare.catalogue(compare.parse_args([]))
         f20k, f2k = known["fanout20k"], known["fanout2k"]
         assert (2, ("fanout", "--rooms", "10", "--clients", "20", "--senders", "2",
                     "--rate", "50.0", "--duration", "10.0")) == (f20k.nodes, f20k.argv)  # fmt: skip
@@ -93,9 +79,8 @@ class TestCatalogue:
 
     def test_scale_expands_and_targets_interleave(self) -> None:
         """`scale` becomes one scenario per node count; targets alternate within a rep."""
-        run = load_run()
-        args = run.parse_args(["--scenarios", "scale", "--scale-nodes", "1,4", "--reps", "2"])
-        order = [(rep, target, s.name, s.nodes) for rep, target, s in run.plan(args)]
+        args = compare.parse_args(["--scenarios", "scale", "--scale-nodes", "1,4", "--reps", "2"])
+        order = [(rep, target, s.name, s.nodes) for rep, target, s in compare.plan(args)]
         assert [
             (1, "ours", "scale-1", 1), (1, "ours", "scale-4", 4),
             (1, "peer", "scale-1", 1), (1, "peer", "scale-4", 4),
@@ -105,8 +90,7 @@ class TestCatalogue:
 
     def test_deflate_is_offered_by_default(self) -> None:
         """Clients offer deflate unless the run is given --no-deflate."""
-        run = load_run()
         assert (True, False) == (
-            run.parse_args([]).deflate,
-            run.parse_args(["--no-deflate"]).deflate,
+            compare.parse_args([]).deflate,
+            compare.parse_args(["--no-deflate"]).deflate,
         )

@@ -1,4 +1,4 @@
-"""`chat-service bench` end to end: real nodes, a real cluster, the Node peer."""
+"""`chat-tools bench` end to end: real nodes, a real cluster, the Node peer."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ TINY_EXPECTED = 2 * 10 * 3  # rooms x (rate x duration) x clients
 
 def bench(*args: str, quiet: bool = True) -> tuple[dict[str, Any], str]:
     """Run the real CLI in its own process; (JSON result, stderr)."""
-    argv = [sys.executable, "-m", "chat_service", "bench", *args, *(["--quiet"] if quiet else [])]
+    argv = [sys.executable, "-m", "chat_tools", "bench", *args, *(["--quiet"] if quiet else [])]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=90, check=False)
     assert 0 == done.returncode, done.stderr
     return json.loads(done.stdout), done.stderr

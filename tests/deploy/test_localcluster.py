@@ -1,4 +1,4 @@
-"""`chat-service cluster`: the whole topology from one command, stopped cleanly by a signal."""
+"""`chat-tools cluster`: the whole topology from one command, stopped cleanly by a signal."""
 
 from __future__ import annotations
 
@@ -31,10 +31,10 @@ def _wait_for_line(process: ManagedProcess, text: str, timeout: float) -> str:
 
 
 def _cluster(tmp_path: Path, nodes: int, port: int | None = None) -> tuple[ManagedProcess, int]:
-    """`chat-service cluster` started with --log-dir; returns it and its lb port."""
+    """`chat-tools cluster` started with --log-dir; returns it and its lb port."""
     lb_port = port or free_port()
     argv = [
-        sys.executable, "-m", "chat_service", "cluster",
+        sys.executable, "-m", "chat_tools", "cluster",
         "--nodes", str(nodes), "--port", str(lb_port), "--log-dir", str(tmp_path / "logs"),
     ]  # fmt: skip
     return spawn("cluster", argv, tmp_path), lb_port
@@ -150,7 +150,7 @@ class TestSupervision:
         temp = tmp_path / "tmp"
         temp.mkdir()
         lb_port = free_port()
-        argv = [sys.executable, "-m", "chat_service", "cluster", "--nodes", "1",
+        argv = [sys.executable, "-m", "chat_tools", "cluster", "--nodes", "1",
                 "--port", str(lb_port)]  # fmt: skip
         cluster = spawn("cluster", argv, tmp_path, env=dict(os.environ, TMPDIR=str(temp)))
         try:

@@ -1,5 +1,5 @@
 """The built wheel is self-contained: installed in a fresh virtualenv, `chat-service` and
-`chat-service cluster` work from a folder that has no checkout in it."""
+`chat-tools cluster` work from a folder that has no checkout in it."""
 
 from __future__ import annotations
 
@@ -41,17 +41,22 @@ class Installed:
         env["PATH"] = f"{self.venv / 'bin'}:{env.get('PATH', '')}:/usr/sbin"
         return env | extra
 
-    def start(self, name: str, args: list[str], **env: str) -> ManagedProcess:
-        argv = [str(self.venv / "bin/chat-service"), *args]
+    def start(
+        self, name: str, args: list[str], command: str = "chat-service", **env: str
+    ) -> ManagedProcess:
+        argv = [str(self.venv / "bin" / command), *args]
         return spawn(name, argv, self.elsewhere / "logs", self.env(**env), cwd=self.elsewhere)
 
 
 def _pip(python: Path | str, *args: str) -> None:
+    # Without PYTHONPATH: the in-tree build leaves chat_service.egg-info in the checkout,
+    # and a PYTHONPATH holding the checkout would make pip skip the wheel as installed.
     subprocess.run(
         [str(python), "-m", "pip", "--quiet", "--disable-pip-version-check", *args],
         check=True,
         capture_output=True,
         timeout=300,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
     )
 
 
@@ -126,9 +131,11 @@ def test_chat_web_dir_still_overrides(installed: Installed, stopped: list[Manage
 def test_cluster_runs_from_an_empty_folder(
     installed: Installed, stopped: list[ManagedProcess]
 ) -> None:
-    """`chat-service cluster --nodes 3` starts Redis, nodes and HAProxy, and stops on Ctrl-C."""
+    """`chat-tools cluster --nodes 3` starts Redis, nodes and HAProxy, and stops on Ctrl-C."""
     port = free_port()
-    cluster = installed.start("cluster", ["cluster", "--nodes", "3", "--port", str(port)])
+    cluster = installed.start(
+        "cluster", ["cluster", "--nodes", "3", "--port", str(port)], command="chat-tools"
+    )
     stopped.append(cluster)
     wait_for_http(f"http://127.0.0.1:{port}/readyz", timeout=60)
     assert [200] * len(PAGES) == [_status(f"http://127.0.0.1:{port}{p}") for p in PAGES]

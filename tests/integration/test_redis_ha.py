@@ -13,15 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from redis_topologies import (
-    SENTINEL_PASSWORD,
-    ClusterTopology,
-    RedisInstance,
-    SentinelTopology,
-    move_slot,
-    server_argv,
-    wait_in_sync,
-)
 from test_real_cluster import ENV, TestDelivery, TestNodeDeath, connect, record
 
 from chat_service.backends.keys import Keys
@@ -32,6 +23,15 @@ from chat_service.backends.wire import RoomEvent
 from chat_service.errors import BackendUnavailable
 from chat_tools.clients import ChatClient, ResilientClient
 from chat_tools.procs import Node, free_port
+from chat_tools.redis_topologies import (
+    SENTINEL_PASSWORD,
+    ClusterTopology,
+    RedisInstance,
+    SentinelTopology,
+    move_slot,
+    server_argv,
+    wait_in_sync,
+)
 
 pytestmark = pytest.mark.redis
 __all__ = ["TestDelivery", "TestNodeDeath", "connect"]  # the cluster tier, run again here

@@ -10,13 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from redis_topologies import SENTINEL_PASSWORD, ClusterTopology, SentinelTopology, Tls, make_certs
 
 from chat_service.backends import open_backend
 from chat_service.backends.base import Backend
 from chat_service.errors import BackendUnavailable
 from chat_tools.clients import make_settings
 from chat_tools.procs import free_port, spawn, wait_for_port
+from chat_tools.redis_topologies import (
+    SENTINEL_PASSWORD,
+    ClusterTopology,
+    SentinelTopology,
+    Tls,
+    make_certs,
+)
 
 pytestmark = pytest.mark.redis
 

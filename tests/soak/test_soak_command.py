@@ -1,4 +1,4 @@
-"""`chat-service soak` arguments and summary."""
+"""`chat-tools soak` arguments and summary."""
 
 from __future__ import annotations
 

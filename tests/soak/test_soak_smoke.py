@@ -1,4 +1,4 @@
-"""`chat-service soak` for a minute: a real cluster, people, two faults, the verdicts."""
+"""`chat-tools soak` for a minute: a real cluster, people, two faults, the verdicts."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def test_one_minute_soak_loses_nothing_and_leaks_nothing(tmp_path: Path) -> None
     """0 lost, 0 duplicates, 0 order breaks across a new epoch; every fault recovered;
     the series judged, none leaking."""
     argv = [
-        sys.executable, "-m", "chat_service", "soak", "--out", str(tmp_path),
+        sys.executable, "-m", "chat_tools", "soak", "--out", str(tmp_path),
         "--duration", "60", "--warmup", "10", "--interval", "18", "--clients", "40",
         "--rooms", "5", "--idle", "6", "--rotate-every", "15", "--sample-every", "0.5",
         "--faults", "kill9,redis_empty", "--seed", "5",
@@ -46,7 +46,7 @@ def test_new_fault_kinds_lose_nothing(tmp_path: Path) -> None:
     0 lost, 0 duplicates, 0 order breaks in each fault's window and overall; everyone
     sends again; a full Redis shows in chat_redis_oom and moves nobody."""
     argv = [
-        sys.executable, "-m", "chat_service", "soak", "--out", str(tmp_path),
+        sys.executable, "-m", "chat_tools", "soak", "--out", str(tmp_path),
         "--duration", "150", "--warmup", "10", "--interval", "28", "--clients", "30",
         "--rooms", "5", "--idle", "6", "--rotate-every", "15", "--sample-every", "1",
         "--faults", "partition,slow_redis,redis_full,lossy", "--max-hold", "12", "--seed", "5",

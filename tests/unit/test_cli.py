@@ -9,7 +9,7 @@ from dataclasses import fields
 import pytest
 
 from chat_service import __version__
-from chat_service.config import Settings, default_text, env_name, flag_name
+from chat_service.config import Settings, default_text, describe, env_name, flag_name
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -31,16 +31,16 @@ def help_text() -> str:
 
 class TestHelp:
     def test_lists_the_commands(self, help_text: str) -> None:
-        """run, cluster and bench are named in the usage and explained."""
-        assert "usage: chat-service [run|cluster|bench] [options]" in help_text
-        assert [True, True, True] == [f"{c} " in help_text.split("commands:")[1] for c in (
-            "run", "cluster", "bench")]  # fmt: skip
+        """run is the node's one command; the tooling is pointed at, as chat-tools."""
+        commands = help_text.split("commands:")[1]
+        assert "usage: chat-service [run] [options]" in help_text
+        assert [True, True] == ["run " in commands, "chat-tools bench|cluster|soak" in commands]
 
     @pytest.mark.parametrize("name", [f.name for f in fields(Settings)])
     def test_every_setting_with_its_variable_and_default(self, help_text: str, name: str) -> None:
-        """Each flag shows its CHAT_ variable and its default."""
-        entry = f"(env {env_name(name)}; default: {default_text(name)})"
-        assert (True, True) == (flag_name(name) in help_text, entry in help_text)
+        """Each flag shows its description, its CHAT_ variable and its default."""
+        entry = f"{describe(name).help} (env {env_name(name)}; default: {default_text(name)})"
+        assert (True, True) == (flag_name(name) in help_text, " ".join(entry.split()) in help_text)
 
     def test_defaults_read_like_the_variables(self) -> None:
         """Defaults are written as an operator would set them."""
@@ -57,6 +57,15 @@ class TestVersion:
         """--version prints the package version and exits 0."""
         proc = _cli("--version")
         assert (0, f"chat-service {__version__}\n") == (proc.returncode, proc.stdout)
+
+
+class TestToolingIsApart:
+    @pytest.mark.parametrize("command", ["bench", "cluster", "soak"])
+    def test_tool_commands_point_at_chat_tools(self, command: str) -> None:
+        """`chat-service bench|cluster|soak` exits 2 with one line naming `chat-tools`."""
+        proc = _cli(command, "--help")
+        expected = f"chat-service: {command} is a command of chat-tools: chat-tools {command} "
+        assert (2, [expected + "--help"]) == (proc.returncode, proc.stderr.splitlines())
 
 
 class TestRun:

@@ -5,12 +5,38 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import fields
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from chat_service.app import create_app
-from chat_service.config import RateLimit, Settings, SettingsError, load_settings, parse_args
+from chat_service.config import (
+    RateLimit,
+    Settings,
+    SettingsError,
+    describe,
+    load_settings,
+    parse_args,
+)
+
+
+class TestDescriptions:
+    def test_every_setting_is_described_on_its_field(self) -> None:
+        """Each field carries its help text and its parser; nothing is described apart."""
+        undescribed = [
+            f.name
+            for f in fields(Settings)
+            if "setting" not in f.metadata or not (describe(f.name).help and describe(f.name).parse)
+        ]
+        assert [] == undescribed
+
+    def test_loading_uses_the_fields_parser(self) -> None:
+        """The value of CHAT_X is what field x's own parser makes of the text."""
+        env = {"CHAT_RATE_LIMIT": "3/2", "CHAT_PORT": " 81 ", "CHAT_ACCESS_LOG": "off"}
+        loaded = load_settings(env=env)
+        assert [describe(n).parse(n, env[f"CHAT_{n.upper()}"]) for n in ("rate_limit", "port",
+                "access_log")] == [loaded.rate_limit, loaded.port, loaded.access_log]  # fmt: skip
 
 
 class TestLoad:

@@ -10,8 +10,8 @@ import pytest
 
 from chat_service.backends.base import Backlog
 from chat_service.backends.wire import RoomEvent
-from chat_service.backoff import Backoff
 from chat_service.delivery import Delivery, retry_delay
+from chat_service.domain.backoff import Backoff
 
 ROOM = "lobby"
 

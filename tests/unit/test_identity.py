@@ -11,6 +11,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from chat_service.app import create_app
+from chat_service.appkeys import VERIFIER
 from chat_service.config import SettingsError, load_settings
 from chat_service.identity import TokenVerifier, Unauthorized, bearer
 
@@ -185,7 +187,19 @@ class TestSettings:
     def test_identity_off_by_default(self) -> None:
         """Without a secret or key, identity is off and nothing verifies tokens."""
         settings = load_settings({})
-        assert (False, None) == (settings.identity_on, settings.verifier())
+        assert (False, None) == (settings.identity_on, settings.verifier)
+
+    def test_verifier_built_once_with_the_settings(self, tmp_path: Path) -> None:
+        """The key file is read when the settings are made; the node uses that verifier."""
+        rsa_key, rsa_path, _, _ = pem_files(tmp_path)
+        settings = load_settings({"CHAT_AUTH_PUBLIC_KEY": str(rsa_path)})
+        rsa_path.unlink()  # a verifier built later would fail to read it
+        app = create_app(settings)
+        token = jwt.encode(claims(), rsa_key, algorithm="RS256")
+        assert (True, "u-1") == (
+            app[VERIFIER] is settings.verifier,
+            app[VERIFIER].verify(token).sub,
+        )
 
 
 class TestBearer:

@@ -6,9 +6,10 @@ import pytest
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
+from chat_service.backends import open_backend
 from chat_service.backends.redis_bus import describe_url
 from chat_service.backends.redis_clients import ClientOptions, is_cluster, make_client, tls_kwargs
-from chat_service.config import SettingsError, load_settings
+from chat_service.config import Settings, SettingsError, load_settings
 from chat_service.redis_urls import RedisTarget, RedisUrlError, parse_target
 
 
@@ -145,3 +146,36 @@ class TestClients:
                 sentinels[0].connection_pool.connection_kwargs["ssl_ca_certs"],
             ),
         ]
+
+
+class TestParsedOnce:
+    def test_settings_carry_the_parsed_target(self) -> None:
+        """Settings hold CHAT_REDIS_URL parsed; none without a URL."""
+        url = "redis+sentinel://u:pw@a:1,b:2/m/3"
+        assert (parse_target(url), None) == (
+            load_settings({"CHAT_REDIS_URL": url}).redis_target,
+            load_settings({}).redis_target,
+        )
+
+    def test_a_bad_url_is_refused_however_settings_are_made(self) -> None:
+        """Settings(redis_url=...) directly, as tests and embedders do, is checked too."""
+        with pytest.raises(SettingsError, match="CHAT_REDIS_URL is not usable: one host only"):
+            Settings(redis_url="redis://h1,h2")
+
+    def test_the_backend_uses_the_settings_target(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Opening the Redis backend parses no URL again: the client and the log line come
+        from `Settings.redis_target`."""
+        settings = load_settings({"CHAT_REDIS_URL": "redis://u:pw@127.0.0.1:1/4"})
+
+        def parse_again(url: str) -> RedisTarget:
+            raise AssertionError(f"parsed again: {url}")
+
+        monkeypatch.setattr("chat_service.backends.redis_clients.parse_target", parse_again)
+        monkeypatch.setattr("chat_service.backends.redis_bus.parse_target", parse_again)
+        backend = open_backend(settings, "n1")
+        kwargs = backend.store.client.connection_pool.connection_kwargs  # type: ignore[attr-defined]
+        assert ("redis", 4, "pw") == (backend.name, kwargs["db"], kwargs["password"])
+
+    def test_unix_socket_description(self) -> None:
+        """A unix socket is described by its path."""
+        assert "redis at /run/redis.sock" == parse_target("unix:///run/redis.sock").describe()

@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
-"""Compare our service with the Node socket.io peer, same tool, same run, interleaved.
+"""`chat-tools bench compare`: our service beside the Node socket.io peer, interleaved.
 
 For each repetition and each target in turn (ours, peer, ours, peer, ...) it starts a
-private Redis and fresh server processes, runs `chat-service bench` against the node
-URLs (clients round-robin over them), stops everything, and finally prints min /
+private Redis and fresh server processes, runs `chat-tools bench fanout|connect` against
+the node URLs (clients round-robin over them), stops everything, and finally prints min /
 median / max per target with ours/peer ratios and writes every result to a JSON file.
 
 Scenarios (names for --scenarios):
@@ -19,8 +18,8 @@ Scenarios (names for --scenarios):
 Clients offer permessage-deflate as browsers do (--no-deflate: they do not). PNG plots
 of the medians are written next to the JSON results.
 
-    .venv/bin/python bench/run.py --quick
-    .venv/bin/python bench/run.py --reps 5 --out bench/results/cluster.json
+    .venv/bin/chat-tools bench compare --quick
+    .venv/bin/chat-tools bench compare --reps 5 --out bench/results/cluster.json
 """
 
 from __future__ import annotations
@@ -37,11 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chat_tools.bench.machine import describe
-from chat_tools.bench.peer import PEER_DIR, check_peer, peer_cluster
-from chat_tools.bench.plots import write_plots
-from chat_tools.bench.report import markdown_table, number, summarize
-from chat_tools.procs import cluster
+from ..localcluster import local_cluster
+from ..procs import cluster
+from .machine import describe
+from .peer import PEER_DIR, check_peer, peer_cluster
+from .plots import write_plots
+from .report import markdown_table, number, summarize
 
 # Ours runs like the peer: no per-connection rate limit, no per-event INFO logging.
 OURS_ENV = {"CHAT_RATE_LIMIT": "0", "CHAT_LOG_LEVEL": "WARNING"}
@@ -136,8 +136,6 @@ def deploy(target: str, nodes: int, log_dir: Path, pythons: dict[str, str]) -> I
 @contextlib.contextmanager
 def deploy_lb(nodes: int, log_dir: Path) -> Iterator[Deployment]:
     """Ours behind the shipped load balancer; the clients get only its URL."""
-    from chat_tools.localcluster import local_cluster  # optional: another helper writes it
-
     with local_cluster(nodes, log_dir=log_dir, extra_env=OURS_ENV) as lc:
         assert lc.redis is not None
         pids = [n.process.pid for n in lc.nodes]
@@ -145,7 +143,7 @@ def deploy_lb(nodes: int, log_dir: Path) -> Iterator[Deployment]:
 
 
 def bench(scenario: Scenario, deployment: Deployment, args: argparse.Namespace) -> dict[str, Any]:
-    """One `chat-service bench` run in its own process; its JSON result."""
+    """One `chat-tools bench` run in its own process; its JSON result."""
     argv = [sys.executable, "-m", "chat_tools.bench", *scenario.argv]
     for url in deployment.urls:
         argv += ["--url", url]
@@ -227,7 +225,10 @@ def run_all(args: argparse.Namespace, log_dir: Path) -> list[dict[str, Any]]:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="chat-tools bench compare",
+        description="Compare our service with the Node socket.io peer, interleaved.",
+    )
     add = parser.add_argument
     add("--quick", action="store_true", help="tiny sizes, one repetition: a smoke run")
     add("--reps", type=int, default=3, help="repetitions, targets interleaved [3]")
@@ -279,6 +280,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str]) -> int:
+    """Run every (rep, target, scenario); print the table, write the JSON and the plots."""
     args = parse_args(argv)
     if "peer" in args.targets:
         check_peer()
@@ -301,7 +303,3 @@ def main(argv: list[str]) -> int:
           f"server logs: {log_dir}\nload average before / after: {load_before} / {loadavg()}",
           file=sys.stderr)  # fmt: skip
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

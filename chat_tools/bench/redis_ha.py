@@ -1,13 +1,13 @@
-#!/usr/bin/env python3
-"""Redis beyond one server, measured: the cost of CHAT_REDIS_MIN_REPLICAS (WAIT), and
-fanout on a 3-master Redis Cluster beside one Redis with each Redis process's CPU.
+"""`chat-tools bench redis-ha`: Redis beyond one server, measured: the cost of
+CHAT_REDIS_MIN_REPLICAS (WAIT), and fanout on a 3-master Redis Cluster beside one Redis
+with each Redis process's CPU.
 
-    PYTHONPATH=tests .venv/bin/python bench/redis_ha.py wait
-    PYTHONPATH=tests .venv/bin/python bench/redis_ha.py fanout --duration 10
+    .venv/bin/chat-tools bench redis-ha wait
+    .venv/bin/chat-tools bench redis-ha fanout --duration 10
 
 `wait` times `append_message` on a master with one replica, one at a time and 16 at a
 time, with WAIT off and on. `fanout` starts 2 nodes on one Redis, then on a 3+0 Cluster,
-and runs `chat-service bench fanout` against each with --redis-pid for every Redis.
+and runs `chat-tools bench fanout` against each with --redis-pid for every Redis.
 """
 
 from __future__ import annotations
@@ -23,17 +23,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from redis_topologies import ClusterTopology, RedisInstance, server_argv, wait_in_sync
-
 from chat_service.backends.redis import RedisStore
 from chat_service.backends.redis_clients import make_client
-from chat_tools.bench.procstat import total_cpu_seconds
-from chat_tools.procs import Node, RedisServer, free_port
+
+from ..procs import Node, RedisServer, free_port
+from ..redis_topologies import ClusterTopology, RedisInstance, server_argv, wait_in_sync
+from .procstat import total_cpu_seconds
 
 
 def _percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
-    pick = lambda q: ordered[min(int(q * len(ordered)), len(ordered) - 1)] * 1000  # noqa: E731
+
+    def pick(q: float) -> float:
+        return ordered[min(int(q * len(ordered)), len(ordered) - 1)] * 1000
+
     return {"p50_ms": round(pick(0.5), 3), "p99_ms": round(pick(0.99), 3)}
 
 
@@ -92,7 +95,7 @@ def wait_cost(count: int) -> list[dict[str, Any]]:
 
 
 def _fanout(urls: list[str], redis_pids: list[int], node_pids: list[int], args: Any) -> Any:
-    argv = [sys.executable, "-m", "chat_service", "bench", "fanout", "--quiet"]
+    argv = [sys.executable, "-m", "chat_tools", "bench", "fanout", "--quiet"]
     for url in urls:
         argv += ["--url", url]
     for pid in node_pids:
@@ -142,8 +145,12 @@ def fanout(args: Any) -> dict[str, Any]:
     return results
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str]) -> int:
+    """Run `wait` or `fanout`; print the JSON result (and write it to --out)."""
+    parser = argparse.ArgumentParser(
+        prog="chat-tools bench redis-ha",
+        description="The cost of WAIT on a replica; fanout on one Redis and on a Cluster.",
+    )
     parser.add_argument("what", choices=("wait", "fanout"))
     parser.add_argument("--count", type=int, default=3200, help="appends per wait run")
     parser.add_argument("--rooms", type=int, default=30)
@@ -152,13 +159,10 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=5.0, help="messages/s per sender")
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     result: Any = wait_cost(args.count) if args.what == "wait" else fanout(args)
     text = json.dumps(result, indent=2)
     if args.out:
         args.out.write_text(text)
     print(text)
-
-
-if __name__ == "__main__":
-    main()
+    return 0

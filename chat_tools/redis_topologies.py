@@ -1,6 +1,6 @@
 """Real Redis topologies on free 127.0.0.1 ports: a 3+3 Cluster and Sentinel with 1+1+3.
 
-Tests (and the bench, with PYTHONPATH=tests) start them, kill their masters and bring
+The tests and `chat-tools bench redis-ha` start them, kill their masters and bring
 the killed processes back as replicas, as an operator or a supervisor would. Failover is
 tuned fast (1 s to notice a dead master) so a test sees it in a few seconds.
 """
@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -97,6 +98,11 @@ def _until(check: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
+def _command(client: redis.Redis, *args: Any) -> Any:
+    """One raw command; redis-py leaves `execute_command` untyped."""
+    return client.execute_command(*args)  # type: ignore[no-untyped-call]  # untyped upstream
+
+
 def _admin(port: int, password: str | None = None) -> redis.Redis:
     tls = _TLS.get(port)
     extra: dict[str, object] = {}
@@ -159,7 +165,7 @@ class RedisInstance:
         wait_for_port(self.port)
 
     def stop(self) -> None:
-        if self.process.alive:
+        if self.process.alive():
             self.process.stop()
 
 
@@ -231,7 +237,7 @@ class ClusterTopology:
         return topology
 
     def _state_ok(self, node: RedisInstance) -> bool:
-        info = _admin(node.port).execute_command("CLUSTER", "INFO")
+        info = _command(_admin(node.port), "CLUSTER", "INFO")
         text = info if isinstance(info, str) else str(info)
         return "cluster_state:ok" in text
 
@@ -239,7 +245,7 @@ class ClusterTopology:
         """Every live node sees the cluster as ok and every replica is in sync."""
 
         def check() -> bool:
-            live = [n for n in self.nodes if n.process.alive]
+            live = [n for n in self.nodes if n.process.alive()]
             if not all(self._state_ok(n) for n in live):
                 return False
             for node in live:
@@ -252,9 +258,9 @@ class ClusterTopology:
 
     def master_port_of(self, key: str) -> int:
         """The port of the master that owns `key`'s slot now."""
-        live = next(n for n in self.nodes if n.process.alive)
-        slot = int(_admin(live.port).execute_command("CLUSTER", "KEYSLOT", key))
-        for line in str(_admin(live.port).execute_command("CLUSTER", "NODES")).splitlines():
+        live = next(n for n in self.nodes if n.process.alive())
+        slot = int(_command(_admin(live.port), "CLUSTER", "KEYSLOT", key))
+        for line in str(_command(_admin(live.port), "CLUSTER", "NODES")).splitlines():
             parts = line.split()
             if "master" not in parts[2] or "fail" in parts[2]:
                 continue
@@ -346,11 +352,14 @@ class SentinelTopology:
 
     def master_port(self) -> int:
         for sentinel in self.sentinels:
-            if not sentinel.process.alive:
+            if not sentinel.process.alive():
                 continue
             try:
-                _, port = self._sentinel(sentinel.port).execute_command(
-                    "SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME
+                _, port = _command(
+                    self._sentinel(sentinel.port),
+                    "SENTINEL",
+                    "GET-MASTER-ADDR-BY-NAME",
+                    MASTER_NAME,
                 )
                 return int(port)
             except (redis.RedisError, OSError):
@@ -362,9 +371,7 @@ class SentinelTopology:
 
         def check() -> bool:
             for sentinel in self.sentinels:
-                state = self._sentinel(sentinel.port).execute_command(
-                    "SENTINEL", "MASTER", MASTER_NAME
-                )
+                state = _command(self._sentinel(sentinel.port), "SENTINEL", "MASTER", MASTER_NAME)
                 fields = dict(state)
                 if int(fields["num-other-sentinels"]) < 2 or int(fields["num-slaves"]) < 1:
                     return False
@@ -414,7 +421,7 @@ class SentinelTopology:
 def _node_ids(port: int) -> dict[int, str]:
     """Port -> cluster node id, as one node sees the cluster."""
     ids = {}
-    for line in str(_admin(port).execute_command("CLUSTER", "NODES")).splitlines():
+    for line in str(_command(_admin(port), "CLUSTER", "NODES")).splitlines():
         parts = line.split()
         ids[int(parts[1].split("@")[0].rsplit(":", 1)[1])] = parts[0]
     return ids
@@ -425,15 +432,15 @@ def move_slot(topology: ClusterTopology, key: str, to_port: int) -> int:
     MIGRATING, MIGRATE the keys in batches (clients meanwhile get ASK or TRYAGAIN), then
     hand the slot over on every master. Returns the slot."""
     from_port = topology.master_port_of(key)
-    slot = int(_admin(from_port).execute_command("CLUSTER", "KEYSLOT", key))
+    slot = int(_command(_admin(from_port), "CLUSTER", "KEYSLOT", key))
     ids = _node_ids(from_port)
     source, target = _admin(from_port), _admin(to_port)
-    target.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[from_port])
-    source.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[to_port])
-    while keys := source.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 10):
-        source.execute_command("MIGRATE", "127.0.0.1", to_port, "", 0, 5000, "KEYS", *keys)
+    _command(target, "CLUSTER", "SETSLOT", slot, "IMPORTING", ids[from_port])
+    _command(source, "CLUSTER", "SETSLOT", slot, "MIGRATING", ids[to_port])
+    while keys := _command(source, "CLUSTER", "GETKEYSINSLOT", slot, 10):
+        _command(source, "MIGRATE", "127.0.0.1", to_port, "", 0, 5000, "KEYS", *keys)
         time.sleep(0.02)  # let traffic hit the half-moved slot
     for node in topology.nodes:
-        if node.process.alive and _admin(node.port).info("replication")["role"] == "master":
-            _admin(node.port).execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[to_port])
+        if node.process.alive() and _admin(node.port).info("replication")["role"] == "master":
+            _command(_admin(node.port), "CLUSTER", "SETSLOT", slot, "NODE", ids[to_port])
     return slot

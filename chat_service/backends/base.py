@@ -257,7 +257,8 @@ class Store(Moderation, Protocol):
         also publishes `read`. Raises ReadOutOfRange past the room's newest id."""
 
     async def publish_read(self, room: str, user: str, name: str) -> None:
-        """Publish the user's current read position (a coalesced `read`), if it has one."""
+        """Publish the user's current read position (a coalesced `read`), if it has one
+        and still holds its name in the room (not after it left or was kicked)."""
 
     async def publish_typing(self, room: str, name: str, sid: str, typing: bool) -> None: ...
 

@@ -134,6 +134,7 @@ class MemoryChanges:
 
     async def publish_read(self, room: str, user: str, name: str) -> None:
         state = self._rooms.get(room)
-        if state is not None and user in state.reads:
+        # Only while the user still holds its name: not after it left or was kicked.
+        if state is not None and user in state.reads and user in state.users:
             payload = read_payload(room, name, state.reads[user])
             await self._bus.publish(room, RoomEvent("read", state.epoch, 0, "", payload))

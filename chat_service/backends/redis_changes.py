@@ -95,7 +95,7 @@ class RedisChanges:
 
     async def _read(self, room: str, user: str, name: str, position: int, publish: bool) -> Any:
         k = self.keys
-        keys = [k.meta(room), k.reads(room), k.channel(room)]
+        keys = [k.meta(room), k.reads(room), k.channel(room), k.users(room)]
         name_json = orjson.dumps(name).decode()
         args = [room, user, name_json, position, 1 if publish else 0, self._idle_ttl_ms]
         return ReadScriptReply.parse(await self._script("read", keys, args))

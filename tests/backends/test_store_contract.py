@@ -823,6 +823,7 @@ class TestReads:
         node = await subscribed(await make_node(), "lobby")
         for _ in range(5):
             await post(node, "lobby", "u1")
+        await join(node, "lobby", "Bob", "s2", user="u2")
         first = await node.store.mark_read("lobby", "u2", "Bob", 3, publish=True)
         back = await node.store.mark_read("lobby", "u2", "Bob", 2, publish=True)
         quiet = await node.store.mark_read("lobby", "u2", "Bob", 4, publish=False)
@@ -832,11 +833,23 @@ class TestReads:
             (r.last_read, r.moved) for r in (first, back, quiet)
         ]
         await node.store.publish_read("lobby", "u2", "Bob")
-        await settle(node, 7)
+        await settle(node, 8)
         assert [
             {"room": "lobby", "name": "Bob", "last_read": 3},
             {"room": "lobby", "name": "Bob", "last_read": 4},
         ] == [orjson.loads(e.payload) for _, e in node.events if e.kind == "read"]
+
+    async def test_no_announcement_after_the_user_left(self, make_node: NodeFactory) -> None:
+        """A coalesced `read` published after its user left (or was kicked) says nothing:
+        the room is not told positions of users who are gone."""
+        node = await subscribed(await make_node(), "lobby")
+        await post(node, "lobby", "u1")
+        await join(node, "lobby", "Bob", "s2", user="u2")
+        await node.store.mark_read("lobby", "u2", "Bob", 1, publish=False)
+        await node.store.leave("lobby", "s2", 10, grace=False)
+        await node.store.publish_read("lobby", "u2", "Bob")
+        await settle(node, 3)
+        assert ["message", "user_joined", "user_left"] == [e.kind for _, e in node.events]
 
     async def test_join_answers_positions(self, make_node: NodeFactory) -> None:
         """join answers the user's own last_read and the members' positions by name."""

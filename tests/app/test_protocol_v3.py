@@ -154,7 +154,11 @@ class TestEdit:
             assert (await ann.call("edit_message", {**base, "text": "a"}))["ok"]
         assert (await ann.call("edit_message", {**base, "text": "b"}))["ok"]
         assert (await ann.call("react", {**base, "emoji": "👍", "on": True}))["ok"]
-        assert "rate_limited" == code(await ann.call("edit_message", {**base, "text": "c"}))
+        limited = await ann.call("edit_message", {**base, "text": "c"})
+        assert "rate_limited" == code(limited)
+        assert 0 < limited["error"]["retry_after_ms"] <= 20_000  # one token: 60 s / 3
+        read = await ann.call("mark_read", {"room": "lobby", "id": 1})
+        assert 0 < read["error"]["retry_after_ms"] <= 20_000
 
 
 class TestDelete:

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from chat_service.appkeys import RUNTIME
+from chat_service.appkeys import RUNTIME, SERVICE
 from chat_service.config import RateLimit
+from chat_service.domain.ratelimit import TokenBucket
 from chat_service.errors import ChatError
 from chat_service.identity import Identity
 from chat_tools.clients import ChatClient, ServedApp, http_get, make_settings
@@ -62,6 +63,16 @@ async def pair(nodes: tuple[ServedApp, ServedApp], clients: Connect) -> tuple[Ch
     await join(ann, "lobby", "Ann", key=KEY_A)
     await join(bob, "lobby", "Bob", key=KEY_B)
     return ann, bob
+
+
+def client_bucket(nodes: tuple[ServedApp, ServedApp], client: ChatClient) -> TokenBucket:
+    """The server's message allowance of one client's connection."""
+    sid = client.sio.get_sid("/")
+    for node in nodes:
+        conn = node.app[SERVICE].connections.get(sid or "")
+        if conn is not None and conn.bucket is not None:
+            return conn.bucket
+    raise AssertionError(f"no rate-limited connection {sid}")
 
 
 def updated(client: ChatClient) -> list[dict[str, Any]]:
@@ -349,6 +360,34 @@ class TestRecovery:
 
 
 class TestRetriesPerUser:
+    async def test_a_repeat_is_answered_before_the_rate_limit(
+        self, nodes: tuple[ServedApp, ServedApp], clients: Connect
+    ) -> None:
+        """A client_id repeat from a connection out of allowance answers the first message
+        in its current state (from either node); a new message is still rate_limited."""
+        ann = await clients(nodes[0].url, "ann")
+        await join(ann, "lobby", "Ann", key=KEY_A)
+        await say(ann, "x", client_id="c-1")
+        assert (await ann.call("edit_message", {"room": "lobby", "id": 1, "text": "y"}))["ok"]
+        tab = await clients(nodes[1].url, "ann-tab")
+        await join(tab, "lobby", "Ann", key=KEY_A)
+        for client in (ann, tab):
+            bucket = client_bucket(nodes, client)
+            while bucket.try_take(time.monotonic()):
+                pass  # out of allowance
+            repeat = await client.call(
+                "send_message", {"room": "lobby", "text": "x", "client_id": "c-1"}
+            )
+            assert (True, 1, "y") == (
+                repeat.get("duplicate"),
+                repeat["message"]["v"],
+                repeat["message"]["text"],
+            ), repeat
+            fresh = await client.call(
+                "send_message", {"room": "lobby", "text": "z", "client_id": "c-2"}
+            )
+            assert "rate_limited" == code(fresh)
+
     async def test_a_new_holder_of_the_name_is_another_user(
         self, served: Callable[..., Any], clients: Connect
     ) -> None:

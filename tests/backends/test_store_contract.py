@@ -484,6 +484,25 @@ class TestClientIds:
         after = await node.store.append_message("lobby", "Ann", "hi", DEDUPE_MS + 1, "c-1")
         assert (True, False, 2) == (within.duplicate, after.duplicate, after.message["id"])
 
+    async def test_sent_message_looks_up_without_storing(self, make_node: NodeFactory) -> None:
+        """sent_message answers the user's message under a client_id in its current state
+        while a repeat would be answered, None otherwise, and stores nothing."""
+        node = await make_node()
+        first = await node.store.append_message("lobby", "Ann", "hi", 5, "c-1", user="u1")
+        await node.store.edit_message("lobby", 1, None, "u1", "hi!", 6)
+        found = await node.store.sent_message("lobby", "u1", "c-1", 7)
+        assert found is not None
+        assert (1, 1, "hi!") == (found["id"], found["v"], found["text"])
+        assert [None, None, None, None] == [
+            await node.store.sent_message("lobby", "u2", "c-1", 7),
+            await node.store.sent_message("lobby", "u1", "c-2", 7),
+            await node.store.sent_message("den", "u1", "c-1", 7),
+            await node.store.sent_message("lobby", "u1", "c-1", 5 + DEDUPE_MS),
+        ]
+        assert [first.message["id"]] == [
+            m["id"] for m in await node.store.history("lobby", None, 50)
+        ]
+
     async def test_kept_after_the_message_leaves_history(self, make_node: NodeFactory) -> None:
         """The first message is answered even when history no longer holds it."""
         node = await make_node(history_size=2)

@@ -169,7 +169,7 @@ class MessageChanges:
         key = (room, seat.user)
         delay = self.reads.offer(key, time.monotonic())
         if delay == 0.0:
-            await self.store.publish_read(room, seat.user, seat.name)
+            await self._publish_read(room, seat)  # the position is stored: answer it
         elif delay is not None:
             loop = asyncio.get_running_loop()
             self._flushes[key] = loop.call_later(delay, self._flush, room, seat)

@@ -307,6 +307,22 @@ class TestReads:
         ] == ann.of("read")
         await bob.wait_for(lambda: len(bob.of("read")) == 2)
 
+    async def test_a_stored_position_is_answered_when_its_event_fails(
+        self, served: Callable[..., Any], clients: Connect
+    ) -> None:
+        """mark_read answers the position it stored even if the `read` event could not
+        be published (not `unavailable`, which would say nothing was stored)."""
+        node = await served(make_settings())
+        ann = await clients(node.url, "ann")
+        await join(ann, "lobby", "Ann", key=KEY_A)
+        await say(ann, "m0")
+
+        async def down(room: str, user: str, name: str) -> None:
+            raise ChatError("unavailable", "The chat backend is unavailable.")
+
+        node.app[SERVICE].store.publish_read = down  # type: ignore[method-assign]
+        assert {"ok": True, "room": "lobby", "last_read": 1} == await ann.mark_read("lobby", 1)
+
     async def test_join_answers_reads(
         self, nodes: tuple[ServedApp, ServedApp], pair: tuple[ChatClient, ...], clients: Connect
     ) -> None:

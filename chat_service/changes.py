@@ -21,10 +21,11 @@ from .domain.models import MarkReadReply, MessageReply, SendReply
 from .domain.moderation import API_BY
 from .domain.reads import ReadCoalescer
 from .domain.users import user_for_api
-from .errors import ChatError
+from .errors import ChatError, RateLimited
 
 if TYPE_CHECKING:
     from .backends.base import Store
+    from .domain.ratelimit import TokenBucket
     from .service import ChatService, Connection, Seat
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,16 @@ _REFUSALS = {
 def refusal(exc: ChangeRefused) -> ChatError:
     """The protocol's answer to a change the store refused."""
     return _REFUSALS[exc.reason]
+
+
+def take_token(conn: Connection) -> TokenBucket | None:
+    """Take one token of the connection's message allowance (the changes share it), or
+    raise `rate_limited` with `retry_after_ms`, as `send_message` does."""
+    bucket = conn.bucket
+    if bucket is not None and not bucket.try_take(time.monotonic()):
+        wait = bucket.wait(time.monotonic())
+        raise RateLimited("You are sending too fast; wait a moment.", wait)
+    return bucket
 
 
 def is_moderator(conn: Connection) -> bool:
@@ -70,9 +81,7 @@ class MessageChanges:
 
     async def _limited(self, conn: Connection, change: Callable[[], Awaitable[Changed]]) -> Changed:
         """Take a rate-limit token for the change; give it back if nothing was stored."""
-        bucket = conn.bucket
-        if bucket is not None and not bucket.try_take(time.monotonic()):
-            raise ChatError("rate_limited", "You are sending too fast; wait a moment.")
+        bucket = take_token(conn)
         try:
             return await change()
         except ChangeRefused as exc:
@@ -138,9 +147,7 @@ class MessageChanges:
         room = v.room_name(data.get("room"))
         position = v.message_id(data)
         conn, seat = self.service.member(sid, room)
-        bucket = conn.bucket
-        if bucket is not None and not bucket.try_take(time.monotonic()):
-            raise ChatError("rate_limited", "You are sending too fast; wait a moment.")
+        bucket = take_token(conn)
         try:
             mark = await self.store.mark_read(room, seat.user, seat.name, position, publish=False)
         except ReadOutOfRange:
@@ -162,7 +169,7 @@ class MessageChanges:
         key = (room, seat.user)
         delay = self.reads.offer(key, time.monotonic())
         if delay == 0.0:
-            await self.store.publish_read(room, seat.user, seat.name)
+            await self._publish_read(room, seat)  # the position is stored: answer it
         elif delay is not None:
             loop = asyncio.get_running_loop()
             self._flushes[key] = loop.call_later(delay, self._flush, room, seat)

@@ -20,9 +20,13 @@ EVENTS = [
     "delete_message",
     "react",
     "mark_read",
+    "kick",
+    "ban",
+    "unban",
+    "bans",
 ]
 FIELDS = ["room", "name", "text", "since", "before", "limit", "typing"]
-V3_FIELDS = ["id", "emoji", "on", "reply_to"]
+V3_FIELDS = ["id", "emoji", "on", "reply_to", "sub", "seconds", "reason"]
 V2_FIELDS = ["key", "epoch", "client_id"]
 
 json_scalars = (
@@ -44,10 +48,10 @@ plausible_rooms = st.sampled_from(["lobby", "LOBBY", "a-b_c", "x" * 32, "x" * 33
 plausible_ids = st.sampled_from(
     ["k" * 16, "k" * 15, "k" * 128, "k" * 129, "c-1", "x" * 64, "x" * 65, "a b", "é" * 20]
 ) | st.from_regex(r"[A-Za-z0-9_-]{1,130}", fullmatch=True)
-# Version 3's message ids, flags and emoji, near and past their limits.
+# Version 3's message ids, flags, emoji, ban lengths and reasons, near and past their limits.
 plausible_changes = st.sampled_from(
     [0, 1, 2, -1, 2**63, True, False, "👍", "👍🏽", "x" * 16, "x" * 17, "a b", "\ud800"]
-)
+) | st.sampled_from([31_536_000, 31_536_001, "x" * 200, "x" * 201, "u-ann", ""])
 # Objects with the protocol's field names: more inputs get past the first checks.
 shaped = st.fixed_dictionaries(
     {},

@@ -227,6 +227,11 @@ class Store(Moderation, Protocol):
         raises ChangeRefused("not_found"). `system`: posted through the server API.
         """
 
+    async def sent_message(self, room: str, user: str, client_id: str, now: int) -> Message | None:
+        """The message `user` stored in the room under `client_id`, in its current state,
+        while a repeat is still answered with it; else None. Changes nothing: the service
+        answers a repeat with it before the rate limit (a repeat is answered first)."""
+
     async def edit_message(
         self, room: str, msg_id: int, epoch: str | None, user: str, text: str, ts: int
     ) -> Changed:
@@ -257,7 +262,8 @@ class Store(Moderation, Protocol):
         also publishes `read`. Raises ReadOutOfRange past the room's newest id."""
 
     async def publish_read(self, room: str, user: str, name: str) -> None:
-        """Publish the user's current read position (a coalesced `read`), if it has one."""
+        """Publish the user's current read position (a coalesced `read`), if it has one
+        and still holds its name in the room (not after it left or was kicked)."""
 
     async def publish_typing(self, room: str, name: str, sid: str, typing: bool) -> None: ...
 

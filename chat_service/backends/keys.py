@@ -36,7 +36,8 @@ never loses an entry (see redis.py).
 A user is the digest of a join `key`, of a token's `sub`, the server API under a name,
 or a lone connection (`domain.users`). Keys without an expiry (names, users, seats,
 lingering, a node's connections) are emptied, and so deleted, when the room's last user
-leaves; every other room key is written with the idle TTL, so an abandoned room leaves
+leaves; every other room key is written with the idle TTL (history, reactions and
+changes renewed together by each join and message), so an abandoned room leaves
 nothing behind for good. A new epoch deletes what an older one left (history, reactions,
 changed, reads). Authors (`a{id}`: the user that sent kept message id) live in meta, not
 a key of their own: an append then costs one more command, not three (a field, its trim

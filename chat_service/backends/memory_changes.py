@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..domain.models import Message
 from ..domain.validation import MAX_REACTIONS, REACTION_NAMES
-from .base import Changed, ChangeRefused, ReadMark, ReadOutOfRange
+from .base import DEDUPE_MS, Changed, ChangeRefused, ReadMark, ReadOutOfRange
 from .wire import RoomEvent, parse_message, reactions_view, read_payload, render_message
 
 if TYPE_CHECKING:
@@ -44,6 +44,13 @@ class MemoryChanges:
                 state.sent[field] = (state.sent[field][0], raw)
         await self._bus.publish(room, RoomEvent("message_updated", state.epoch, msg_id, "", raw))
         return Changed(parse_message(raw), changed=True)
+
+    async def sent_message(self, room: str, user: str, client_id: str, now: int) -> Message | None:
+        state = self._rooms.get(room)
+        entry = None if state is None else state.sent.get(user + "\n" + client_id)
+        if entry is None or entry[0] <= now - DEDUPE_MS:
+            return None
+        return parse_message(entry[1])
 
     async def edit_message(
         self, room: str, msg_id: int, epoch: str | None, user: str, text: str, ts: int
@@ -134,6 +141,7 @@ class MemoryChanges:
 
     async def publish_read(self, room: str, user: str, name: str) -> None:
         state = self._rooms.get(room)
-        if state is not None and user in state.reads:
+        # Only while the user still holds its name: not after it left or was kicked.
+        if state is not None and user in state.reads and user in state.users:
             payload = read_payload(room, name, state.reads[user])
             await self._bus.publish(room, RoomEvent("read", state.epoch, 0, "", payload))

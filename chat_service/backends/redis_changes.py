@@ -12,8 +12,9 @@ from typing import Any
 
 import orjson
 
+from ..domain.models import Message
 from ..domain.validation import MAX_REACTIONS, REACTION_NAMES
-from .base import Changed, ChangeRefused, ReadMark, ReadOutOfRange
+from .base import DEDUPE_MS, Changed, ChangeRefused, ReadMark, ReadOutOfRange
 from .keys import Keys
 from .wire import ChangeScriptReply, ReadScriptReply, parse_message
 
@@ -26,6 +27,17 @@ class RedisChanges:
 
     async def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
         raise NotImplementedError  # RedisStore's
+
+    async def _cmd(self, op: str, *args: Any) -> Any:
+        raise NotImplementedError  # RedisStore's
+
+    async def sent_message(self, room: str, user: str, client_id: str, now: int) -> Message | None:
+        field = user + "\n" + client_id
+        at = await self._cmd("sent", "ZSCORE", self.keys.sent_at(room), field)
+        if at is None or int(float(at)) <= now - DEDUPE_MS:
+            return None  # never stored, or no longer answered (append.lua drops it next)
+        raw = await self._cmd("sent", "HGET", self.keys.sent(room), field)
+        return None if raw is None else parse_message(raw)
 
     async def _change(
         self,
@@ -95,7 +107,7 @@ class RedisChanges:
 
     async def _read(self, room: str, user: str, name: str, position: int, publish: bool) -> Any:
         k = self.keys
-        keys = [k.meta(room), k.reads(room), k.channel(room)]
+        keys = [k.meta(room), k.reads(room), k.channel(room), k.users(room)]
         name_json = orjson.dumps(name).decode()
         args = [room, user, name_json, position, 1 if publish else 0, self._idle_ttl_ms]
         return ReadScriptReply.parse(await self._script("read", keys, args))

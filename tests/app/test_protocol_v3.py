@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from chat_service.appkeys import RUNTIME
+from chat_service.appkeys import RUNTIME, SERVICE
 from chat_service.config import RateLimit
+from chat_service.domain.ratelimit import TokenBucket
 from chat_service.errors import ChatError
 from chat_service.identity import Identity
 from chat_tools.clients import ChatClient, ServedApp, http_get, make_settings
@@ -62,6 +63,16 @@ async def pair(nodes: tuple[ServedApp, ServedApp], clients: Connect) -> tuple[Ch
     await join(ann, "lobby", "Ann", key=KEY_A)
     await join(bob, "lobby", "Bob", key=KEY_B)
     return ann, bob
+
+
+def client_bucket(nodes: tuple[ServedApp, ServedApp], client: ChatClient) -> TokenBucket:
+    """The server's message allowance of one client's connection."""
+    sid = client.sio.get_sid("/")
+    for node in nodes:
+        conn = node.app[SERVICE].connections.get(sid or "")
+        if conn is not None and conn.bucket is not None:
+            return conn.bucket
+    raise AssertionError(f"no rate-limited connection {sid}")
 
 
 def updated(client: ChatClient) -> list[dict[str, Any]]:
@@ -154,7 +165,11 @@ class TestEdit:
             assert (await ann.call("edit_message", {**base, "text": "a"}))["ok"]
         assert (await ann.call("edit_message", {**base, "text": "b"}))["ok"]
         assert (await ann.call("react", {**base, "emoji": "👍", "on": True}))["ok"]
-        assert "rate_limited" == code(await ann.call("edit_message", {**base, "text": "c"}))
+        limited = await ann.call("edit_message", {**base, "text": "c"})
+        assert "rate_limited" == code(limited)
+        assert 0 < limited["error"]["retry_after_ms"] <= 20_000  # one token: 60 s / 3
+        read = await ann.call("mark_read", {"room": "lobby", "id": 1})
+        assert 0 < read["error"]["retry_after_ms"] <= 20_000
 
 
 class TestDelete:
@@ -292,6 +307,22 @@ class TestReads:
         ] == ann.of("read")
         await bob.wait_for(lambda: len(bob.of("read")) == 2)
 
+    async def test_a_stored_position_is_answered_when_its_event_fails(
+        self, served: Callable[..., Any], clients: Connect
+    ) -> None:
+        """mark_read answers the position it stored even if the `read` event could not
+        be published (not `unavailable`, which would say nothing was stored)."""
+        node = await served(make_settings())
+        ann = await clients(node.url, "ann")
+        await join(ann, "lobby", "Ann", key=KEY_A)
+        await say(ann, "m0")
+
+        async def down(room: str, user: str, name: str) -> None:
+            raise ChatError("unavailable", "The chat backend is unavailable.")
+
+        node.app[SERVICE].store.publish_read = down  # type: ignore[method-assign]
+        assert {"ok": True, "room": "lobby", "last_read": 1} == await ann.mark_read("lobby", 1)
+
     async def test_join_answers_reads(
         self, nodes: tuple[ServedApp, ServedApp], pair: tuple[ChatClient, ...], clients: Connect
     ) -> None:
@@ -345,6 +376,34 @@ class TestRecovery:
 
 
 class TestRetriesPerUser:
+    async def test_a_repeat_is_answered_before_the_rate_limit(
+        self, nodes: tuple[ServedApp, ServedApp], clients: Connect
+    ) -> None:
+        """A client_id repeat from a connection out of allowance answers the first message
+        in its current state (from either node); a new message is still rate_limited."""
+        ann = await clients(nodes[0].url, "ann")
+        await join(ann, "lobby", "Ann", key=KEY_A)
+        await say(ann, "x", client_id="c-1")
+        assert (await ann.call("edit_message", {"room": "lobby", "id": 1, "text": "y"}))["ok"]
+        tab = await clients(nodes[1].url, "ann-tab")
+        await join(tab, "lobby", "Ann", key=KEY_A)
+        for client in (ann, tab):
+            bucket = client_bucket(nodes, client)
+            while bucket.try_take(time.monotonic()):
+                pass  # out of allowance
+            repeat = await client.call(
+                "send_message", {"room": "lobby", "text": "x", "client_id": "c-1"}
+            )
+            assert (True, 1, "y") == (
+                repeat.get("duplicate"),
+                repeat["message"]["v"],
+                repeat["message"]["text"],
+            ), repeat
+            fresh = await client.call(
+                "send_message", {"room": "lobby", "text": "z", "client_id": "c-2"}
+            )
+            assert "rate_limited" == code(fresh)
+
     async def test_a_new_holder_of_the_name_is_another_user(
         self, served: Callable[..., Any], clients: Connect
     ) -> None:

@@ -484,6 +484,25 @@ class TestClientIds:
         after = await node.store.append_message("lobby", "Ann", "hi", DEDUPE_MS + 1, "c-1")
         assert (True, False, 2) == (within.duplicate, after.duplicate, after.message["id"])
 
+    async def test_sent_message_looks_up_without_storing(self, make_node: NodeFactory) -> None:
+        """sent_message answers the user's message under a client_id in its current state
+        while a repeat would be answered, None otherwise, and stores nothing."""
+        node = await make_node()
+        first = await node.store.append_message("lobby", "Ann", "hi", 5, "c-1", user="u1")
+        await node.store.edit_message("lobby", 1, None, "u1", "hi!", 6)
+        found = await node.store.sent_message("lobby", "u1", "c-1", 7)
+        assert found is not None
+        assert (1, 1, "hi!") == (found["id"], found["v"], found["text"])
+        assert [None, None, None, None] == [
+            await node.store.sent_message("lobby", "u2", "c-1", 7),
+            await node.store.sent_message("lobby", "u1", "c-2", 7),
+            await node.store.sent_message("den", "u1", "c-1", 7),
+            await node.store.sent_message("lobby", "u1", "c-1", 5 + DEDUPE_MS),
+        ]
+        assert [first.message["id"]] == [
+            m["id"] for m in await node.store.history("lobby", None, 50)
+        ]
+
     async def test_kept_after_the_message_leaves_history(self, make_node: NodeFactory) -> None:
         """The first message is answered even when history no longer holds it."""
         node = await make_node(history_size=2)
@@ -823,6 +842,7 @@ class TestReads:
         node = await subscribed(await make_node(), "lobby")
         for _ in range(5):
             await post(node, "lobby", "u1")
+        await join(node, "lobby", "Bob", "s2", user="u2")
         first = await node.store.mark_read("lobby", "u2", "Bob", 3, publish=True)
         back = await node.store.mark_read("lobby", "u2", "Bob", 2, publish=True)
         quiet = await node.store.mark_read("lobby", "u2", "Bob", 4, publish=False)
@@ -832,11 +852,23 @@ class TestReads:
             (r.last_read, r.moved) for r in (first, back, quiet)
         ]
         await node.store.publish_read("lobby", "u2", "Bob")
-        await settle(node, 7)
+        await settle(node, 8)
         assert [
             {"room": "lobby", "name": "Bob", "last_read": 3},
             {"room": "lobby", "name": "Bob", "last_read": 4},
         ] == [orjson.loads(e.payload) for _, e in node.events if e.kind == "read"]
+
+    async def test_no_announcement_after_the_user_left(self, make_node: NodeFactory) -> None:
+        """A coalesced `read` published after its user left (or was kicked) says nothing:
+        the room is not told positions of users who are gone."""
+        node = await subscribed(await make_node(), "lobby")
+        await post(node, "lobby", "u1")
+        await join(node, "lobby", "Bob", "s2", user="u2")
+        await node.store.mark_read("lobby", "u2", "Bob", 1, publish=False)
+        await node.store.leave("lobby", "s2", 10, grace=False)
+        await node.store.publish_read("lobby", "u2", "Bob")
+        await settle(node, 3)
+        assert ["message", "user_joined", "user_left"] == [e.kind for _, e in node.events]
 
     async def test_join_answers_positions(self, make_node: NodeFactory) -> None:
         """join answers the user's own last_read and the members' positions by name."""

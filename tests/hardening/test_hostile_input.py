@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from fuzzing import EVENTS
 
 from chat_tools.clients import ChatClient, RawSocket, http_get
 from chat_tools.procs import Node
@@ -35,8 +36,11 @@ NASTY_PAYLOADS: list[Any] = [
     {"room": "lobby", "limit": -(10**40)},
     {"room": "lobby", "typing": "true"},
     {"room": "x" * 10_000, "name": "n"},
+    {"room": "lobby", "id": 10**40, "text": "x", "epoch": "\ud800"},
+    {"room": "lobby", "id": 1, "emoji": "\u0000", "on": "yes"},
+    {"room": "lobby", "name": "n", "seconds": 10**40, "reason": "x" * 50_000},
+    {"room": "lobby", "sub": {"$ne": ""}},
 ]
-EVENTS = ["join", "leave", "send_message", "typing", "history", "members", "list_rooms"]
 
 
 def assert_error(reply: Any, code: str | None = None) -> None:

@@ -31,7 +31,8 @@ local id = redis.call('HINCRBY', meta, 'seq', 1)
 local msg = '{"id":' .. id .. ',"v":0,' .. body .. ',"epoch":"' .. epoch .. '"}'
 redis.call('RPUSH', hist, msg)
 redis.call('LTRIM', hist, -size, -1)
-redis.call('PEXPIRE', hist, ttl)
+-- The kept messages' reactions and changes live as long as the messages do.
+for _, key in ipairs({hist, KEYS[6], KEYS[7]}) do redis.call('PEXPIRE', key, ttl) end
 -- The sender's user, for edits and deletions (meta field a<id>, expiring with meta).
 -- Authors of messages that left the window are dropped 32 at a time.
 redis.call('HSET', meta, 'a' .. id, user)

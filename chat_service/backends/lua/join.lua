@@ -15,7 +15,11 @@ local ban = redis.call('HGET', KEYS[12], user)
 local ban_until = ban and tonumber(string.match(ban, '^(-?%d+)\n'))
 if ban_until and (ban_until < 0 or ban_until > tonumber(ts)) then return {'banned', ban_until} end
 
-local epoch = room_epoch(K[1], candidate, tonumber(ARGV[11]), {hist, changed, K[11], K[7]})
+local ttl = tonumber(ARGV[11])
+local epoch = room_epoch(K[1], candidate, ttl, {hist, changed, K[11], K[7]})
+-- A room people come to is in use: its history, changes and read positions live on
+-- with its meta, even while nobody writes.
+for _, key in ipairs({hist, changed, K[11], K[7]}) do redis.call('PEXPIRE', key, ttl) end
 local seq = tonumber(redis.call('HGET', K[1], 'seq') or '0')
 
 local seated_user = redis.call('HGET', conns, sid)

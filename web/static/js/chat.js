@@ -4,12 +4,19 @@
 // on) in token.js; this module connects, routes socket events and keeps the connection
 // status truthful.
 
+import { wireMessageActions } from "./actions.js";
+import { Alerts } from "./alerts.js";
+import { MentionCompleter } from "./complete.js";
 import { byId } from "./dom.js";
+import { EditController } from "./edits.js";
 import { wireForms } from "./forms.js";
 import { loadKey, newClientId } from "./identity.js";
 import { OUTBOX_KEY, Outbox } from "./outbox.js";
+import { ModerationDialog } from "./moderation.js";
+import { sameName } from "./names.js";
 import { loadName } from "./prefs.js";
 import { errorText, request, requestHooks } from "./rpc.js";
+import { RoomBrowser } from "./roombrowser.js";
 import { RoomController } from "./rooms.js";
 import { Sender } from "./sender.js";
 import { AckWatch, ConnectionStatus } from "./status.js";
@@ -53,6 +60,13 @@ const view = new ChatView({
     byId("text").focus();
   },
   failedText: (code) => `Not sent: ${errorText(code, limits)}`,
+  context: (room) => rooms.messageContext(room),
+  onOlder: (room) => {
+    const state = store.get(room);
+    if (state) edits.loadOlder(state);
+  },
+  onSeen: () => edits.seen(),
+  onModerate: (name) => moderation.open(name),
 });
 const typing = new TypingNotifier((room, isTyping) => {
   // Typing is a hint: a failure is not worth an error line.
@@ -67,6 +81,54 @@ const rooms = new RoomController({
 });
 let sender = null; // made by start(), once the user (and so the outbox) is known
 let socket = null;
+const edits = new EditController({ store, view, rooms, limits });
+rooms.edits = edits;
+rooms.alerts = new Alerts(storage());
+const connectedSocket = () => (socket?.connected ? socket : null);
+const moderation = new ModerationDialog({
+  store,
+  limits,
+  socket: connectedSocket,
+  onDone: (text) => {
+    const state = store.activeRoom;
+    if (state) rooms.notice(state, text, "moderation", Date.now());
+  },
+});
+const browser = new RoomBrowser({
+  store,
+  socket: connectedSocket,
+  allowed: () => who?.rooms ?? null,
+  onJoin: (room) => openRoom(room),
+});
+rooms.onForbidden = () => {
+  view.drawer.open();
+  browser.show();
+};
+const completer = new MentionCompleter(() => {
+  const state = store.activeRoom;
+  if (!state) return [];
+  return state.members.filter((name) => !sameName(name, rooms.nameFor(state)));
+});
+wireMessageActions(byId("messages"), {
+  reply: (where) => edits.startReply(where),
+  edit: (where) => edits.startEdit(where),
+  react: (where) => edits.react(where),
+  remove: (where) => edits.remove(where),
+  jump: (where) => edits.jump(where),
+});
+
+/** Opens a room of the page, joining it first if it is new (the room browser). */
+function openRoom(room) {
+  const known = store.get(room) !== null;
+  const state = rooms.addRoom(room);
+  rooms.switchRoom(room);
+  if ((!known && state.status === Status.NEW) || state.status === Status.REMOVED) {
+    if (state.status === Status.REMOVED) rooms.rejoinRemoved(state);
+    else rooms.joinRoom(state);
+  }
+  view.drawer.close({ focusToggle: false });
+  byId("text").focus();
+}
 
 function makeSender() {
   // One outbox per signed-in user: another account on this browser never sends them.
@@ -88,15 +150,38 @@ function makeSender() {
 function signedOut(text) {
   isSignedOut = true;
   view.setConnection({ state: "disconnected", label: "Signed out" });
-  view.showError(text, "unauthorized");
+  view.showError(text, "unauthorized", null, { link: applicationLink() });
   view.setComposer(false, "Sign in to chat");
+}
+
+/**
+ * Where the person signs in again: the embedding application, known from the token
+ * URL's origin (CHAT_AUTH_TOKEN_URL); null when the page only ever had a link's token.
+ */
+function applicationLink() {
+  try {
+    const url = new URL(body.dataset.tokenUrl ?? "");
+    return { text: "Open the application", href: `${url.origin}/` };
+  } catch {
+    return null;
+  }
 }
 
 // ---- connection status ------------------------------------------------------------------
 
 function refreshStatus() {
   if (isSignedOut) return; // "Signed out" stays until the page is opened again
-  view.setConnection(status.view(acks.overdue(Date.now())));
+  view.setConnection(status.view(acks.overdue(Date.now()), sender?.outbox.size ?? 0));
+}
+
+status.setOnline(globalThis.navigator?.onLine);
+for (const event of ["online", "offline"]) {
+  globalThis.addEventListener?.(event, () => {
+    status.setOnline(globalThis.navigator?.onLine);
+    refreshStatus();
+    // Back online: do not wait for socket.io's backoff to try again.
+    if (event === "online" && socket && !socket.connected && !isSignedOut) socket.connect();
+  });
 }
 
 // The tick re-checks overdue answers, so an answer that never comes shows as slow.
@@ -123,6 +208,10 @@ function sendMessage() {
   const state = store.activeRoom;
   if (!state) return;
   const raw = view.composerText;
+  if (edits.editing) {
+    edits.submitEdit(raw);
+    return;
+  }
   const check = checkText(raw, limits.maxText);
   if (check.empty) return;
   if (!check.ok) {
@@ -138,7 +227,7 @@ function sendMessage() {
   refreshCounter();
   if (view.errorRoom === state.room && view.errorCode !== null) view.clearError();
   // Queued whatever the connection: the outbox sends it as soon as the room can take it.
-  sender.submit(state, check.text);
+  sender.submit(state, check.text, edits.takeReply(state.room));
   view.pane(state.room)?.scrollToBottom();
 }
 
@@ -185,6 +274,7 @@ function onMessage(message) {
   if (result === "duplicate") view.pane(state.room)?.tagClientId(message);
   if (result === "held" || result === "duplicate") return;
   rooms.showEntries(state, [result], true);
+  if (sameName(message.name, rooms.nameFor(state))) edits.refreshSeenBy(state);
   if (state.room === store.active) rooms.refreshTyping();
 }
 
@@ -228,6 +318,7 @@ function connect() {
   });
   rooms.socket = socket;
   sender.socket = socket;
+  edits.socket = socket;
   socket.on("connect", () => {
     if (view.errorCode === "unauthorized") view.clearError();
     status.connected();
@@ -263,6 +354,12 @@ function connect() {
   socket.on("user_joined", (payload) => onMembership(payload, true));
   socket.on("user_left", (payload) => onMembership(payload, false));
   socket.on("typing", onTyping);
+  socket.on("message_updated", (message) => edits.onUpdated(message));
+  socket.on("read", (payload) => edits.onRead(payload));
+  socket.on("kicked", (payload) => {
+    const state = roomOf(payload);
+    if (state) rooms.removed(state, payload);
+  });
 }
 
 /** Identity on: the token's user, or null (then the page says how to sign in). */
@@ -274,10 +371,33 @@ async function signIn() {
   }
   store.defaultName = who.name;
   rooms.fixedName = who.name;
+  rooms.moderator = who.roles.includes("moderator");
+  byId("moderator-badge").hidden = !rooms.moderator;
   const whoami = byId("whoami");
   whoami.textContent = `Signed in as ${who.name}`;
   whoami.hidden = false;
+  offerSwitch();
   return true;
+}
+
+/** A link carried another account's token: it is used only if the person says so. */
+function offerSwitch() {
+  const offered = decodeClaims(tokens.offered);
+  if (offered === null) return;
+  view.showError(
+    `This link would sign you in as ${offered.name}; you are still signed in as ${who.name}.`,
+    "account",
+    null,
+    {
+      action: {
+        text: `Switch to ${offered.name}`,
+        run: () => {
+          tokens.switchToOffered();
+          location.reload();
+        },
+      },
+    },
+  );
 }
 
 function pickName() {
@@ -297,7 +417,7 @@ async function start() {
   else if (!(await signIn())) return;
   sender = makeSender();
   rooms.sender = sender;
-  wireForms({ store, view, rooms, typing, limits, onSend: sendMessage, onInput: refreshCounter });
+  wireForms({ store, view, rooms, typing, limits, edits, completer, onSend: sendMessage, onInput: refreshCounter });
   const first = checkRoom(body.dataset.room);
   if (first.ok) {
     const state = rooms.addRoom(first.room);
@@ -321,7 +441,10 @@ async function start() {
   }, TICK_MS);
   setInterval(probeService, PROBE_MS);
   document.addEventListener("visibilitychange", () => {
-    if (!document.hidden) rooms.pageShown();
+    if (!document.hidden) {
+      rooms.pageShown();
+      edits.seen();
+    }
   });
   setInterval(() => view.relabelDays(), DAY_LABEL_MS);
 }

@@ -1,10 +1,38 @@
 // The rooms of the chat page: adding, showing, joining (with retries), leaving. It keeps
 // store.js (state) and view.js (DOM) in step; chat.js feeds it socket events and input.
 
+import { removalText } from "./changes.js";
+import { formatFull } from "./dates.js";
+import { mentions, sameName } from "./names.js";
 import { saveName } from "./prefs.js";
 import { errorText, replyErrorText, request } from "./rpc.js";
 import { Status } from "./store.js";
 import { typingLabel } from "./text.js";
+
+const JOINED_KEY = "chat.joined"; // rooms this tab said "You joined" in (sessionStorage)
+
+function tabStore() {
+  try {
+    return globalThis.sessionStorage ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** True the first time this tab joins `room` as `name`; reloads of the tab say false. */
+function firstJoinInTab(room, name) {
+  const storage = tabStore();
+  const key = `${room}\n${name}`;
+  try {
+    const seen = JSON.parse(storage?.getItem(JOINED_KEY) ?? "[]");
+    const list = Array.isArray(seen) ? seen : [];
+    if (list.includes(key)) return false;
+    storage?.setItem(JOINED_KEY, JSON.stringify([...list, key].slice(-50)));
+  } catch {
+    // Without storage every load says it: the old behaviour, harmless.
+  }
+  return true;
+}
 
 const RETRY_FIRST_MS = 1000;
 const RETRY_MAX_MS = 15000;
@@ -20,6 +48,7 @@ const PLACEHOLDER = {
   [Status.OFFLINE]: (room) => `Message #${room} (sent once reconnected)`,
   [Status.NEEDS_NAME]: () => "Choose a name first",
   [Status.FAILED]: (room) => `Message #${room} (sent once the room is joined)`,
+  [Status.REMOVED]: (room) => `You are no longer in #${room}`,
 };
 
 export class RoomController {
@@ -34,6 +63,23 @@ export class RoomController {
     this.socket = null; // set once chat.js has connected
     this.retries = new Map(); // room -> {timer, delay, nameWaitUntil}
     this.awayUnread = 0; // messages shown in the active room while the page was hidden
+    this.moderator = false; // identity on and the token's roles hold "moderator"
+    this.edits = null; // edits.js: updates, read positions, older history (set by chat.js)
+    this.alerts = null; // alerts.js: notifications and sounds (set by chat.js)
+    this.onForbidden = () => {}; // opens the room browser (set by chat.js)
+  }
+
+  /** What a message element needs to know of the reader in `room`. */
+  messageContext(room) {
+    const state = this.store.get(room);
+    const ownName = state ? this.nameFor(state) : "";
+    const names = state ? [...state.members, ...state.senders(), ownName].filter(Boolean) : [];
+    return {
+      ownName,
+      names,
+      moderator: this.moderator,
+      lookup: (id) => state?.message(id) ?? null,
+    };
   }
 
   nameFor(state) {
@@ -58,15 +104,29 @@ export class RoomController {
     const returning = this.store.active !== room;
     if (returning) this.awayUnread = 0;
     const unread = this.store.get(room).unread;
-    this.store.setActive(room);
+    const state = this.store.setActive(room);
+    state.mentionCount = 0;
     this.view.setUnread(room, 0);
+    this.view.setMentions(room, 0);
     this.view.showRoom(room);
     if (returning) this.view.markUnread(room, unread);
     this.refreshActive();
+    this.followAddress();
+    this.edits?.seen();
+  }
+
+  /** The address names the active room and, identity off, the name in use there. */
+  followAddress() {
+    const state = this.store.activeRoom;
+    if (!state) return;
     try {
-      history.replaceState(null, "", `/rooms/${encodeURIComponent(room)}${location.search}`);
+      const query = new URLSearchParams(globalThis.location.search);
+      if (this.fixedName === null && state.name) query.set("name", state.name);
+      const search = query.toString();
+      const url = `/rooms/${encodeURIComponent(state.room)}${search ? `?${search}` : ""}`;
+      globalThis.history.replaceState(null, "", url);
     } catch {
-      // Only a page opened from a file refuses this; the address is a nicety.
+      // A page opened from a file (or a test without one) has no address to follow.
     }
   }
 
@@ -87,7 +147,7 @@ export class RoomController {
       view.setComposer(false, "Join a room to chat");
       return;
     }
-    view.renderMembers(state.members, this.nameFor(state));
+    view.renderMembers(state.members, this.nameFor(state), this.moderator);
     this.refreshTyping();
     view.setComposer(state.status !== Status.NEEDS_NAME, PLACEHOLDER[state.status](state.room));
     if (state.status === Status.NEEDS_NAME) {
@@ -103,7 +163,9 @@ export class RoomController {
   }
 
   showEntries(state, entries, countUnread) {
-    for (const entry of entries) this.view.appendMessage(state.room, entry, this.nameFor(state));
+    const own = this.nameFor(state);
+    for (const entry of entries) this.view.appendMessage(state.room, entry, own);
+    if (countUnread) this.#alert(state, entries);
     if (countUnread && state.room === this.store.active && globalThis.document?.hidden) {
       // Shown, but not seen: the reader is in another tab or window.
       this.awayUnread += entries.length;
@@ -113,6 +175,22 @@ export class RoomController {
       this.view.setUnread(state.room, state.unread);
       this.view.setTotalUnread(this.store.totalUnread());
     }
+  }
+
+  /** Mentions counted beside the room, and the alerts the user asked for. */
+  #alert(state, entries) {
+    const own = this.nameFor(state);
+    const fromOthers = entries.map((e) => e.message).filter((m) => !sameName(m.name, own) && !m.deleted);
+    const unseen = state.room !== this.store.active || globalThis.document?.hidden;
+    for (const message of fromOthers) {
+      const mentioned = mentions(message.text, own);
+      if (mentioned && state.room !== this.store.active) {
+        state.mentionCount = (state.mentionCount ?? 0) + 1;
+        this.view.setMentions(state.room, state.mentionCount);
+      }
+      if (unseen) this.alerts?.message(message, mentioned);
+    }
+    this.edits?.seen();
   }
 
   /** The page is seen again: mark where the messages that came meanwhile begin. */
@@ -171,7 +249,7 @@ export class RoomController {
   /** Rejoins every room that has a name, as after (re)connecting. */
   joinAll() {
     for (const state of this.store.rooms.values()) {
-      if (state.status !== Status.NEEDS_NAME) this.joinRoom(state);
+      if (state.status !== Status.NEEDS_NAME && state.status !== Status.REMOVED) this.joinRoom(state);
     }
   }
 
@@ -187,6 +265,7 @@ export class RoomController {
     this.typing.reset();
     for (const state of this.store.rooms.values()) {
       this.#clearRetry(state.room);
+      if (state.status === Status.REMOVED) continue;
       state.goOffline();
       this.view.setRoomStatus(state.room, state.status);
     }
@@ -205,7 +284,7 @@ export class RoomController {
   }
 
   #onJoined(state, reply) {
-    const { shown, missed, rejoin, reset } = state.completeJoin(reply);
+    const { shown, missed, rejoin, reset, updates } = state.completeJoin(reply);
     this.retries.delete(state.room);
     if (this.fixedName === null) saveName(state.name);
     if (!this.store.defaultName) this.store.defaultName = state.name;
@@ -220,10 +299,50 @@ export class RoomController {
       this.notice(state, `${what} sent while you were away and ${missed === 1 ? "is" : "are"} no longer kept.`, "gap");
     }
     this.showEntries(state, shown, rejoin);
-    if (!rejoin) this.notice(state, `You joined #${state.room} as ${state.name}.`, "self");
+    for (const message of updates) this.edits?.showUpdate(state, message);
+    if (!rejoin && Number.isInteger(reply.last_read)) this.#unreadFromServer(state);
+    if (!rejoin && firstJoinInTab(state.room, state.name)) {
+      this.notice(state, `You joined #${state.room} as ${state.name}.`, "self");
+    }
     if (this.view.errorRoom === state.room) this.view.clearError();
     this.refreshRoom(state);
+    if (state.room === this.store.active) this.followAddress();
+    this.edits?.refreshSeenBy(state);
+    this.edits?.fillPane(state);
+    this.edits?.seen();
     this.sender?.pump(state.room);
+  }
+
+  /** A first join: unread counts and the divider start from the server's read position. */
+  #unreadFromServer(state) {
+    const count = state.unreadCount(this.nameFor(state));
+    if (state.room === this.store.active) {
+      if (count > 0) this.view.markUnread(state.room, count);
+      return;
+    }
+    state.unread = count;
+    this.view.setUnread(state.room, count);
+    this.view.setTotalUnread(this.store.totalUnread());
+  }
+
+  /** Kicked or banned (the `kicked` event, or a join answered `banned`): say why, stop. */
+  removed(state, { by = null, reason = null, banned = false, until = null }) {
+    this.#clearRetry(state.room);
+    this.sender?.forgetRoom(state.room);
+    state.goOffline();
+    state.status = Status.REMOVED;
+    state.members = [];
+    const text = removalText({ room: state.room, by, reason, banned, until }, formatFull);
+    this.notice(state, text, banned ? "banned" : "kicked", Date.now());
+    const action = banned ? null : { text: `Join #${state.room} again`, run: () => this.rejoinRemoved(state) };
+    this.view.showError(text, banned ? "banned" : "kicked", state.room, { action });
+    this.refreshRoom(state);
+  }
+
+  rejoinRemoved(state) {
+    if (this.store.get(state.room) !== state || state.status !== Status.REMOVED) return;
+    state.status = Status.NEW;
+    this.joinRoom(state);
   }
 
   #onJoinFailed(state, error) {
@@ -234,16 +353,23 @@ export class RoomController {
       return;
     }
     const nameRefused = error.code === "name_taken" || error.code === "invalid_name";
+    if (error.code === "banned") {
+      this.removed(state, { banned: true, until: error.until ?? null });
+      return;
+    }
     if (error.code === "forbidden") {
       this.forgetRoom(room);
-      this.view.showError(`Cannot join #${room}: ${replyErrorText(error, this.limits)}`, error.code);
+      const action = { text: "See rooms you may join", run: () => this.onForbidden() };
+      this.view.showError(`Cannot join #${room}: ${replyErrorText(error, this.limits)}`, error.code, null, { action });
       return;
     }
     if (nameRefused && this.fixedName !== null) {
       // The token's name is the only one this user has: wait for it to be free.
       const why =
         error.code === "name_taken"
-          ? `another user there is called ${this.fixedName}. Trying again…`
+          ? `another user there is called ${this.fixedName}. Your name comes from your ` +
+            "application, so only it can give you a distinct one: ask its administrator. " +
+            "Trying again meanwhile…"
           : replyErrorText(error, this.limits);
       state.status = Status.FAILED;
       this.refreshRoom(state);

@@ -230,7 +230,7 @@ async def test_connection_label_tells_offline_from_unreachable(pair: Pair, pages
     label = page.locator("#connection-label")
     await expect(label).to_have_text("Offline", timeout=WAIT_MS)
     await send(page, "typed offline")
-    await expect(label).to_have_text("Offline 1 message waiting", timeout=WAIT_MS)
+    await expect(label).to_have_text("Offline (1 unsent)", timeout=WAIT_MS)
     await page.context.set_offline(False)
     await page.evaluate("() => window.dispatchEvent(new Event('online'))")
     await wait_joined(page, room, timeout=20_000)

@@ -221,11 +221,11 @@ describe("connection label", () => {
     status.connecting();
     assert.deepEqual(status.view(false, 2), {
       state: "connecting",
-      label: "Reconnecting… 2 messages waiting",
+      label: "Reconnecting… (2 unsent)",
       slow: false,
     });
     status.setOnline(false);
-    assert.deepEqual(status.view(false, 1), { state: "disconnected", label: "Offline 1 message waiting", slow: false });
+    assert.deepEqual(status.view(false, 1), { state: "disconnected", label: "Offline (1 unsent)", slow: false });
     status.setOnline(true);
     status.disconnected();
     assert.equal(status.view().label, "Reconnecting…");

@@ -140,7 +140,7 @@ export function renderMessage(item, message, ctx) {
   const allowed = allowedActions(message, ownName, ctx.moderator);
   const actions = [
     allowed.reply ? actionButton("reply", `Reply to ${message.name}`, "Reply") : null,
-    allowed.react ? actionButton("react", "Add a reaction", "React") : null,
+    allowed.react ? actionButton("react", `React to ${message.name}`, "React") : null,
     allowed.edit ? actionButton("edit", "Edit your message", "Edit") : null,
     allowed.delete ? actionButton("delete", own(message, ownName) ? "Delete your message" : `Delete ${message.name}'s message`, "Delete") : null,
   ].filter(Boolean);

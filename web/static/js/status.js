@@ -58,7 +58,7 @@ export class ConnectionStatus {
     const isSlow = slow && (state === "connected" || state === "unavailable");
     if (isSlow && state === "connected") label = "Connected; slow to answer…";
     if (waiting > 0 && state !== "connected") {
-      label += ` ${waiting} message${waiting === 1 ? "" : "s"} waiting`;
+      label += ` (${waiting} unsent)`;
     }
     return { state, label, slow: isSlow };
   }

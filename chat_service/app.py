@@ -11,11 +11,13 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from . import wirejson
-from .appkeys import METRICS, RUNTIME, SERVICE, SETTINGS, TEMPLATES, VERIFIER
+from .api import setup_api
+from .appkeys import METRICS, MODERATION, RUNTIME, SERVICE, SETTINGS, TEMPLATES, VERIFIER
 from .backends import open_backend
 from .config import Settings
 from .delivery import Delivery
 from .metrics import Metrics
+from .moderation import ModerationService
 from .node import NodeRuntime, new_node_id
 from .rooms import LocalRooms
 from .routes import make_templates, security_headers, setup_routes, web_dir
@@ -52,11 +54,13 @@ def create_app(
     )
     manager = transport.manager
     delivery = Delivery(transport, store.backlog)
-    bus.set_handlers(delivery.on_event, delivery.refill)
     rooms = LocalRooms(bus, delivery)
     service = ChatService(settings, store, rooms)
+    moderation = ModerationService(service, transport, metrics)
+    bus.set_handlers(moderation.feed(delivery.on_event), delivery.refill)
+    bus.set_control_handler(moderation.control())
     runtime = NodeRuntime(settings, node_id, backend, service, transport, metrics)
-    register(transport, service, metrics, settings)
+    register(transport, service, metrics, settings, moderation)
 
     def live() -> dict[str, float]:
         return {
@@ -82,10 +86,12 @@ def create_app(
     app[METRICS] = metrics
     app[TEMPLATES] = make_templates(root)
     app[SERVICE] = service
+    app[MODERATION] = moderation
     app[RUNTIME] = runtime
     app[VERIFIER] = settings.verifier()
     transport.sio.attach(app)
     setup_routes(app, root)
+    setup_api(app)
 
     async def backend_ctx(_app: web.Application) -> AsyncIterator[None]:
         await store.start()

@@ -12,6 +12,7 @@ from .identity import TokenVerifier
 from .metrics import Metrics
 
 if TYPE_CHECKING:
+    from .moderation import ModerationService
     from .node import NodeRuntime
     from .service import ChatService
 
@@ -20,4 +21,5 @@ METRICS = web.AppKey("metrics", Metrics)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 SERVICE: web.AppKey[ChatService] = web.AppKey("service")
 RUNTIME: web.AppKey[NodeRuntime] = web.AppKey("runtime")
+MODERATION: web.AppKey[ModerationService] = web.AppKey("moderation")
 VERIFIER: web.AppKey[TokenVerifier | None] = web.AppKey("verifier")

@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 from .identity import MAX_LEEWAY, AuthConfigError, TokenVerifier, make_verifier
 from .redis_urls import RedisUrlError, parse_target
 
+MIN_API_KEY = 32
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -64,6 +65,7 @@ class Settings:
     auth_leeway: float = 10.0
     auth_token_url: str | None = None
     ws_compression: bool = False
+    api_key: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         try:
@@ -74,6 +76,11 @@ class Settings:
             raise SettingsError(
                 "CHAT_AUTH_TOKEN_URL needs identity on: set CHAT_AUTH_SECRET or "
                 "CHAT_AUTH_PUBLIC_KEY too"
+            )
+        if self.api_key is not None and len(self.api_key) < MIN_API_KEY:
+            raise SettingsError(
+                f"CHAT_API_KEY must be at least {MIN_API_KEY} characters, got "
+                f"{len(self.api_key)}: use a long random secret (e.g. openssl rand -hex 32)"
             )
         needed = packet_bytes_for_text(self.max_text)
         if needed > self.max_packet_bytes:
@@ -159,6 +166,8 @@ ENV_HELP: dict[str, str] = {
     'fetches (with its cookies) for a fresh token, as JSON {"token": JWT}',
     "ws_compression": "on: accept websocket permessage-deflate (zlib state per connection); "
     "off declines it",
+    "api_key": "turns the server API on: the bearer key the embedding application's backend "
+    "sends (at least 32 characters)",
 }
 
 # How a default reads where it is not simply its value (`--help`, the README's table).
@@ -308,6 +317,7 @@ def _parse_field(name: str, raw: str) -> Any:
         "auth_leeway": lambda r: _bounded_float(name, r, 0.0, MAX_LEEWAY),
         "auth_token_url": _parse_token_url,
         "ws_compression": lambda r: _bool(name, r),
+        "api_key": lambda r: r or None,
     }
     return parsers[name](raw)
 

@@ -15,6 +15,8 @@ ErrorCode = Literal[
     "invalid_text",
     "message_too_long",
     "rate_limited",
+    "not_found",
+    "banned",
     "unavailable",
     "internal",
 ]
@@ -30,6 +32,8 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     "invalid_text",
     "message_too_long",
     "rate_limited",
+    "not_found",
+    "banned",
     "unavailable",
     "internal",
 )
@@ -55,3 +59,16 @@ class BackendUnavailable(ChatError):
         self, message: str = "The chat backend is unavailable; try again shortly."
     ) -> None:
         super().__init__("unavailable", message)
+
+
+class Banned(ChatError):
+    """The user is banned from the room; the error object says until when (null: unban)."""
+
+    def __init__(self, until: int | None) -> None:
+        super().__init__("banned", "You are banned from this room.")
+        self.until = until
+
+    def to_ack(self) -> dict[str, Any]:
+        ack = super().to_ack()
+        ack["error"]["until"] = self.until
+        return ack

@@ -22,6 +22,7 @@ from .errors import ChatError
 
 MIN_SECRET_BYTES = 32  # RFC 7518 3.2: an HS256 key of at least 256 bits
 MAX_LEEWAY = 30.0
+MODERATOR = "moderator"
 
 
 class AuthConfigError(ValueError):
@@ -36,6 +37,12 @@ class Identity:
     name: str
     rooms: frozenset[str] | None  # None: every room
     exp: float
+    roles: frozenset[str] = frozenset()
+
+    @property
+    def moderator(self) -> bool:
+        """A moderator of every room the token allows (the `roles` claim)."""
+        return MODERATOR in self.roles
 
     def may_use(self, room: str) -> bool:
         return self.rooms is None or room in self.rooms
@@ -119,7 +126,10 @@ def _identity(claims: dict[str, Any]) -> Identity:
         ):
             raise Unauthorized("The token's rooms are not a list of room names.")
         allowed = frozenset(r.lower() for r in rooms)
-    return Identity(sub=sub, name=name, rooms=allowed, exp=float(exp))
+    roles = claims.get("roles", [])
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise Unauthorized("The token's roles are not a list of strings.")
+    return Identity(sub=sub, name=name, rooms=allowed, exp=float(exp), roles=frozenset(roles))
 
 
 def bearer(header: str | None) -> str | None:

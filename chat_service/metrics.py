@@ -82,6 +82,12 @@ class Metrics:
         self.reaped = Counter(
             "chat_reaped_members", "Members of dead nodes removed by this node", registry=r
         )
+        self.moderation_actions = Counter(
+            "chat_moderation_actions",
+            "Moderation actions and server-API writes",
+            ["action"],
+            registry=r,
+        )
         self.draining = Gauge("chat_draining", "1 while the node shuts down", registry=r)
         for code in ERROR_CODES:
             self.errors.labels(code)

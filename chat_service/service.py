@@ -192,6 +192,10 @@ class ChatService:
             if not member:
                 await self.rooms.enter(room, sid)
             try:
+                if not member and conn.identity is not None:  # so a ban can name its sub
+                    grace = self.settings.auth_leeway + self.settings.presence_grace
+                    until = int((conn.identity.exp + grace) * 1000)
+                    await self.store.remember_subject(room, user, conn.identity.sub, until)
                 result = await self.store.join(
                     room, user, name, sid, since, epoch, now_ms(), JOIN_HISTORY
                 )

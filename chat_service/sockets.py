@@ -18,6 +18,7 @@ from .config import Settings
 from .errors import ChatError
 from .identity import Identity, Unauthorized, seconds_left
 from .metrics import Metrics
+from .moderation import ModerationService
 from .service import ChatService, Joined
 from .transport import Transport, after_ack
 
@@ -136,7 +137,11 @@ class ConnectionGate:
 
 
 def register(
-    transport: Transport, service: ChatService, metrics: Metrics, settings: Settings
+    transport: Transport,
+    service: ChatService,
+    metrics: Metrics,
+    settings: Settings,
+    moderation: ModerationService,
 ) -> None:
     """Attach every protocol event to the server."""
     sio = transport.sio
@@ -176,6 +181,10 @@ def register(
         "history": service.history,
         "members": service.members,
         "list_rooms": service.list_rooms,
+        "kick": moderation.kick,
+        "ban": moderation.ban,
+        "unban": moderation.unban,
+        "bans": moderation.bans,
     }
     for event, handler in handlers.items():
         sio.on(event, wrap(event, handler))

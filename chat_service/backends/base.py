@@ -11,6 +11,7 @@ from .wire import RoomEvent
 
 EventHandler = Callable[[str, RoomEvent], Awaitable[None]]
 ResubscribeHandler = Callable[[str], Awaitable[None]]
+ControlHandler = Callable[[str, str], Awaitable[int]]  # (kind, argument) -> what it did
 DEDUPE_MS = 300_000  # a client_id is remembered at least this long (protocol: 5 minutes)
 
 
@@ -55,7 +56,75 @@ class Backlog:
     messages: list[tuple[int, str]]
 
 
-class Store(Protocol):
+@dataclass(frozen=True, slots=True)
+class BanOrder:
+    """A ban to record: until when (ms, None: until unban), by whom, why; `sub` when the
+    request named the user by its token `sub`."""
+
+    until: int | None
+    by: str
+    reason: str | None
+    sub: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ban:
+    """A ban in force, as `bans` lists it."""
+
+    user: str
+    name: str | None  # the name the user held when banned; None: banned by sub while away
+    sub: str | None
+    until: int | None
+    by: str
+    reason: str | None
+    at: int  # ms when it was issued
+
+
+@dataclass(frozen=True, slots=True)
+class Removed:
+    """Whom a kick or ban reached."""
+
+    user: str
+    name: str | None  # the name it held in the room; None when it held none
+    present: bool  # it held a name: its seats are gone, its connections were told
+
+
+class Moderation(Protocol):
+    """Kicks, bans and the node-wide control a moderator or the server API needs."""
+
+    async def remember_subject(self, room: str, user: str, sub: str, until: int) -> None:
+        """Note which token `sub` a user (a digest) is, until `until` (ms), so a ban by
+        name can list its `sub`."""
+
+    async def moderate(
+        self,
+        room: str,
+        ts: int,
+        kicked: str,
+        ban: BanOrder | None,
+        *,
+        name_key: str | None = None,
+        user: str | None = None,
+    ) -> Removed | None:
+        """Remove a user (by name key or user id) from the room at once, every seat on
+        every node, and publish `kicked` (payload `kicked`) then `user_left`; with `ban`,
+        record the ban first, atomically. None (nothing changed): nobody holds the name,
+        or a kick names a user who is not in the room."""
+
+    async def bans(self, room: str, now: int) -> list[Ban]:
+        """The room's bans in force, oldest first."""
+
+    async def unban(
+        self, room: str, now: int, *, name: str | None = None, user: str | None = None
+    ) -> int:
+        """Lift the bans in force on `user`, or on every user banned under `name`
+        (matched as names are); returns how many were lifted."""
+
+    async def disconnect_subject(self, user: str) -> int:
+        """Close every connection of the token user `user` on every node; how many."""
+
+
+class Store(Moderation, Protocol):
     """History, ids, presence and node liveness. Writes publish their room events."""
 
     async def start(self) -> None: ...
@@ -142,6 +211,9 @@ class Bus(Protocol):
         """How many times the feed (re)connected: a change means an outage happened."""
 
     def set_handlers(self, on_event: EventHandler, on_resubscribed: ResubscribeHandler) -> None: ...
+
+    def set_control_handler(self, on_control: ControlHandler) -> None:
+        """Who carries out node-wide requests (`disconnect` of a user) on this node."""
 
     async def start(self) -> None: ...
 

@@ -16,12 +16,18 @@ never loses an entry (see redis.py).
 | `{p}room:{room}:on:{node}` | hash | sid -> user: a node's connections in the room | none |
 | `{p}room:{room}:sent` | hash | `namekey\\nclient_id` -> first message JSON | 6 min idle |
 | `{p}room:{room}:sent_at` | zset | `namekey\\nclient_id` -> ms it was stored | 6 min idle |
+| `{p}room:{room}:bans` | hash | user -> ban record (`wire.ban_record`) | latest ban's end [1] |
+| `{p}room:{room}:subs` | hash | user -> its token `sub` (JSON), for `bans` | token lifetime |
 | `{p}room:{room}:events` | channel | room events (`wire.RoomEvent`), sharded on Cluster | - |
 | `{p}room-index` | set | rooms that may have users (counts are read per room) | none |
 | `{p}lingering` | zset | room -> earliest end of a presence grace in it | none |
 | `{p}nodes` | set | ids of registered nodes | none |
 | `{p}node:{node}:alive` | string | "1" while the node heartbeats | node timeout |
 | `{p}node:{node}:rooms` | set | rooms where the node may hold connections | none |
+| `{p}control` | channel | node-control requests (`wire.control_request`) to every node | - |
+| `{p}control:{request}` | list | each node's answer to one request | 30 s |
+
+[1] None while a ban lasts until unban: the key lives exactly as long as a ban in force.
 
 A user is the digest of a join `key`, of a token's `sub`, or a lone connection
 (`domain.users`). Room names are letters, digits, `_` and `-`, so `{room}` is always a
@@ -42,6 +48,8 @@ ROOM_KEY_KINDS = (
     "sent",
     "sent_at",
     "events",
+    "bans",
+    "subs",
 )
 
 
@@ -88,6 +96,20 @@ class Keys:
         if channel.startswith(head) and channel.endswith(tail):
             return channel[len(head) : -len(tail)]
         return None
+
+    def bans(self, room: str) -> str:
+        return self.room_key(room, "bans")
+
+    def subs(self, room: str) -> str:
+        return self.room_key(room, "subs")
+
+    @property
+    def control(self) -> str:
+        """Node-control requests that every node subscribes to."""
+        return f"{self.prefix}control"
+
+    def control_replies(self, request: str) -> str:
+        return f"{self.prefix}control:{request}"
 
     @property
     def rooms(self) -> str:

@@ -13,12 +13,14 @@ from .base import (
     DEDUPE_MS,
     Appended,
     Backlog,
+    ControlHandler,
     Departure,
     EventHandler,
     JoinResult,
     NameTaken,
     ResubscribeHandler,
 )
+from .moderation_memory import MemoryModeration
 from .wire import (
     RoomEvent,
     message_body,
@@ -37,6 +39,7 @@ class MemoryBus:
     def __init__(self) -> None:
         self._rooms: set[str] = set()
         self._on_event: EventHandler | None = None
+        self._on_control: ControlHandler | None = None
 
     @property
     def healthy(self) -> bool:
@@ -52,6 +55,13 @@ class MemoryBus:
 
     def set_handlers(self, on_event: EventHandler, on_resubscribed: ResubscribeHandler) -> None:
         self._on_event = on_event
+
+    def set_control_handler(self, on_control: ControlHandler) -> None:
+        self._on_control = on_control
+
+    async def control(self, kind: str, argument: str) -> int:
+        """A node-wide request: this process is the only node."""
+        return 0 if self._on_control is None else await self._on_control(kind, argument)
 
     async def start(self) -> None:
         return None
@@ -87,7 +97,7 @@ class _Room:
     sent: OrderedDict[str, tuple[int, str]] = field(default_factory=OrderedDict)
 
 
-class MemoryStore:
+class MemoryStore(MemoryModeration):
     """Everything in this process: the single-node backend."""
 
     def __init__(
@@ -98,6 +108,8 @@ class MemoryStore:
         self._grace_ms = int(presence_grace * 1000)
         self._rooms: dict[str, _Room] = {}
         self._seats: dict[tuple[str, str], str] = {}  # (room, sid) -> user
+        self._bans = {}
+        self._subs = {}
 
     def _room(self, room: str) -> _Room:
         state = self._rooms.get(room)
@@ -125,6 +137,7 @@ class MemoryStore:
         ts: int,
         default_history: int,
     ) -> JoinResult:
+        self._refuse_banned(room, user, ts)
         state = self._room(room)
         seated_user = self._seats.get((room, sid))
         seated = announced = False

@@ -16,9 +16,10 @@ from redis.exceptions import NoScriptError, RedisError
 
 from ..domain.models import Message
 from ..domain.validation import name_key
-from ..errors import BackendUnavailable
+from ..errors import BackendUnavailable, Banned
 from .base import DEDUPE_MS, Appended, Backlog, Departure, JoinResult, NameTaken
 from .keys import Keys
+from .moderation_redis import RedisModeration
 from .redis_clients import RedisClient, is_cluster
 from .wire import (
     RoomEvent,
@@ -58,7 +59,7 @@ def _names(raw: list[Any]) -> list[str]:
     return [str(orjson.loads(item)) for item in raw]
 
 
-class RedisStore:
+class RedisStore(RedisModeration):
     """The cluster store. Redis errors and timeouts become `unavailable`.
 
     Every script touches the keys of one room only (one Cluster slot). The global
@@ -147,7 +148,7 @@ class RedisStore:
         k = self.keys
         # Listed among our rooms before the seat exists: a reaper can always find it.
         await self._cmd("join", "SADD", k.node_rooms(self.node_id), room)
-        keys = [*k.presence_keys(room), k.history(room), k.conns(room, self.node_id)]
+        keys = [*k.presence_keys(room), k.history(room), k.conns(room, self.node_id), k.bans(room)]
         args = [
             room,
             user,
@@ -163,6 +164,8 @@ class RedisStore:
         reply = await self._script("join", keys, args)
         if reply[0] == "taken":
             raise NameTaken(name)
+        if reply[0] == "banned":
+            raise Banned(None if int(reply[1]) < 0 else int(reply[1]))
         _, room_epoch, seq, seated, announced, held, names, items, reset = reply
         if int(announced):  # the room may have had no users: list it (after the seat)
             await self._cmd("join", "SADD", k.rooms, room)

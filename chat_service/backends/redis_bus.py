@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import urlparse
 
@@ -24,10 +25,11 @@ from redis.asyncio.cluster import ClusterPubSub
 from ..errors import BackendUnavailable
 from ..redis_urls import parse_target
 from ..tasks import stop_tasks
-from .base import EventHandler, ResubscribeHandler
+from .base import ControlHandler, EventHandler, ResubscribeHandler
 from .keys import Keys
+from .moderation_redis import answer_control
 from .redis_clients import RedisClient, is_cluster
-from .wire import RoomEvent
+from .wire import RoomEvent, parse_control_request
 
 logger = logging.getLogger(__name__)
 SHARDED_POLL_S = 0.01
@@ -77,6 +79,7 @@ class RedisBus:
         self._last_seen = 0.0
         self._on_event: EventHandler | None = None
         self._on_resubscribed: ResubscribeHandler | None = None
+        self._on_control: ControlHandler | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self.reconnects = 0
@@ -93,6 +96,9 @@ class RedisBus:
     def set_handlers(self, on_event: EventHandler, on_resubscribed: ResubscribeHandler) -> None:
         self._on_event = on_event
         self._on_resubscribed = on_resubscribed
+
+    def set_control_handler(self, on_control: ControlHandler) -> None:
+        self._on_control = on_control
 
     async def start(self) -> None:
         self._tasks = [
@@ -222,7 +228,8 @@ class RedisBus:
 
     async def _connect(self) -> None:
         self._pubsub = self._client.pubsub()
-        channels = [self._control] + [self._keys.channel(room) for room in self._rooms]
+        channels = [self._control, self._keys.control]
+        channels += [self._keys.channel(room) for room in self._rooms]
         await asyncio.wait_for(self._sub(self._pubsub, *channels), self._op_timeout)
         self._last_seen = time.monotonic()
         self._ready = True
@@ -252,6 +259,9 @@ class RedisBus:
         channel = message.get("channel")
         if not isinstance(channel, str) or channel == self._control:
             return
+        if channel == self._keys.control:
+            self._control_message(kind, message)
+            return
         room = self._keys.room_of_channel(channel)
         if room is None:
             return
@@ -271,8 +281,7 @@ class RedisBus:
             # dropped the subscription. Subscribe again (ClusterPubSub follows the MOVED
             # reply to the new owner); its confirmation refills the room like a reconnect.
             self._confirmed.discard(room)
-            self._tasks = [t for t in self._tasks if not t.done()]
-            self._tasks.append(asyncio.create_task(self._resubscribe(room)))
+            self._spawn(self._resubscribe(room))
         elif kind in ("message", "smessage") and room in self._rooms and self._on_event is not None:
             try:
                 event = RoomEvent.decode(message["data"])
@@ -280,6 +289,33 @@ class RedisBus:
                 logger.warning("dropped a malformed event on room %s", room)
                 return
             await self._on_event(room, event)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        self._tasks = [t for t in self._tasks if not t.done()]
+        self._tasks.append(asyncio.create_task(work))
+
+    def _control_message(self, kind: Any, message: dict[str, Any]) -> None:
+        if kind in ("message", "smessage"):
+            self._spawn(self._carry_out(message["data"]))
+
+    async def _carry_out(self, raw: str | bytes) -> None:
+        """A node-wide request: do this node's part, then answer (even with 0), so the
+        asker knows every node has been heard."""
+        try:
+            kind, request, argument = parse_control_request(raw)
+        except ValueError:
+            logger.warning("dropped a malformed node-control request")
+            return
+        count = 0
+        try:
+            if self._on_control is not None:
+                count = await self._on_control(kind, argument)
+        except Exception:
+            logger.exception("node-control request %s failed", kind)
+        try:
+            await answer_control(self._client, self._keys, request, count)
+        except Exception as exc:
+            logger.warning("answering node-control request failed: %s", exc.__class__.__name__)
 
     async def _resubscribe(self, room: str) -> None:
         pubsub = self._pubsub

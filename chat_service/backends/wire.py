@@ -9,6 +9,10 @@ with these encoders byte for byte.
   published and acknowledged forms are byte-identical.
 - A room event on a channel is `kind\\nepoch\\nseq\\nskip_sid\\npayload_json`.
 - A name record is `user\\nname_json`; a node's seat field is `room\\nsid`.
+- A ban record is `until\\n{"name":..,"sub":..,"by":..,"reason":..,"at":..}` (until -1:
+  until unban), so join.lua reads `until` without JSON.
+- A `kicked` room event's payload is `{"user":U,"event":KICKED}`: each node hands KICKED
+  to its own connections of user U. A node-control request is `kind\\nrequest\\nargument`.
 """
 
 from __future__ import annotations
@@ -88,3 +92,55 @@ class RoomEvent:
         text = raw.decode() if isinstance(raw, bytes) else raw
         kind, epoch, seq, skip_sid, payload = text.split("\n", 4)
         return cls(kind, epoch, int(seq), skip_sid, payload)
+
+
+NO_UNTIL = -1  # a ban's `until` on the wire when it lasts until unban
+
+
+def ban_tail(by: str, reason: str | None, at: int) -> str:
+    """The end of a ban record after its name and sub (ban.lua adds those it reads)."""
+    return orjson.dumps({"by": by, "reason": reason, "at": at}).decode().replace("{", ",", 1)
+
+
+def ban_record(until: int | None, name: str | None, sub: str | None, tail: str) -> str:
+    """The stored ban, byte for byte what moderate.lua builds."""
+    head = "-1" if until is None else str(until)
+    name_json = orjson.dumps(name).decode()
+    return head + '\n{"name":' + name_json + ',"sub":' + orjson.dumps(sub).decode() + tail
+
+
+def ban_until(record: str) -> int | None:
+    """When a stored ban ends (None: at unban)."""
+    until = int(record.split("\n", 1)[0])
+    return None if until == NO_UNTIL else until
+
+
+def parse_ban(record: str) -> dict[str, object]:
+    """The fields of a stored ban: name, sub, by, reason, at, until."""
+    head, body = record.split("\n", 1)
+    fields: dict[str, object] = orjson.loads(body)
+    until = int(head)
+    fields["until"] = None if until == NO_UNTIL else until
+    return fields
+
+
+def kicked_control(user: str, event_json: str) -> str:
+    """The payload of a `kicked` room event: which user, and what its connections get."""
+    return '{"user":' + orjson.dumps(user).decode() + ',"event":' + event_json + "}"
+
+
+def parse_kicked_control(payload: str) -> tuple[str, str]:
+    """(user, the `kicked` event JSON for its connections)."""
+    parsed = orjson.loads(payload)
+    return str(parsed["user"]), orjson.dumps(parsed["event"]).decode()
+
+
+def control_request(kind: str, request: str, argument: str) -> str:
+    return f"{kind}\n{request}\n{argument}"
+
+
+def parse_control_request(raw: str | bytes) -> tuple[str, str, str]:
+    """(kind, request id, argument) of a node-control message."""
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    kind, request, argument = text.split("\n", 2)
+    return kind, request, argument

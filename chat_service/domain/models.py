@@ -62,3 +62,24 @@ class RoomCount(TypedDict):
 class RoomsReply(TypedDict):
     ok: Literal[True]
     rooms: list[RoomCount]
+
+
+class BanEntry(TypedDict):
+    """A ban in force as `bans` lists it."""
+
+    name: str | None
+    sub: NotRequired[str | None]
+    until: int | None
+    by: str
+    reason: NotRequired[str]
+
+
+class BanReply(TypedDict):
+    ok: Literal[True]
+    until: int | None
+
+
+class BansReply(TypedDict):
+    ok: Literal[True]
+    room: str
+    bans: list[BanEntry]

@@ -58,6 +58,15 @@ class TestSecret:
         identity = TokenVerifier.from_secret(SECRET).verify(hs(claims()))
         assert (None, True) == (identity.rooms, identity.may_use("anything"))
 
+    @pytest.mark.parametrize(
+        ("roles", "moderator"),
+        [(None, False), ([], False), (["editor"], False), (["editor", "moderator"], True)],
+    )
+    def test_roles(self, roles: list[str] | None, moderator: bool) -> None:
+        """The `roles` claim's "moderator" makes a moderator; absent means no roles."""
+        identity = TokenVerifier.from_secret(SECRET).verify(hs(claims(roles=roles)))
+        assert (frozenset(roles or ()), moderator) == (identity.roles, identity.moderator)
+
     @pytest.mark.parametrize("missing", ["sub", "name", "exp"])
     def test_required_claims(self, missing: str) -> None:
         """A token without sub, name or exp is refused."""
@@ -75,6 +84,8 @@ class TestSecret:
             {"rooms": "lobby"},
             {"rooms": ["ok", "not ok"]},
             {"rooms": [1]},
+            {"roles": "moderator"},
+            {"roles": ["moderator", 1]},
         ],
     )
     def test_bad_claim_values(self, bad: dict[str, Any]) -> None:

@@ -1,6 +1,6 @@
 -- Join: seat the connection under its user's name, read members and history, announce
 -- the user's first connection. One script, so no other node can take the name between.
--- KEYS: presence keys (6), history, this node's connections in the room
+-- KEYS: presence keys (6), history, this node's connections in the room, bans
 -- ARGV: room, user, name record, name key, sid, since (-1 = none), epoch given ('' = none),
 --       default history n, epoch candidate, ts
 local K = KEYS
@@ -8,6 +8,11 @@ local hist, conns = KEYS[7], KEYS[8]
 local room, user, record, nk, sid = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local since, given, default_n, candidate, ts =
   tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8]), ARGV[9], ARGV[10]
+
+-- A ban in force refuses the seat, in the same step that would grant it.
+local ban = redis.call('HGET', KEYS[9], user)
+local ban_until = ban and tonumber(string.match(ban, '^(-?%d+)\n'))
+if ban_until and (ban_until < 0 or ban_until > tonumber(ts)) then return {'banned', ban_until} end
 
 local epoch = redis.call('HGET', K[1], 'epoch')
 if not epoch then

@@ -2,41 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 
 from chat_tools.procs import Node, RedisServer
 
-from .support import ROOT, WAIT_MS, Pages, messages, pending, unique_room, wait_joined
+from .support import WAIT_MS, Pages, messages, pending, unique_room, violations, wait_joined
 
 pytestmark = pytest.mark.browser
 Pair = tuple[RedisServer, list[Node]]
-AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
-BLOCKING = ("serious", "critical")
-
-
-async def violations(page: Page) -> list[str]:
-    """axe-core's serious and critical findings, one line each, light then dark."""
-    if not await page.evaluate("() => typeof window.axe === 'object'"):
-        await page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
-    found: list[str] = []
-    for scheme in ("light", "dark"):
-        await page.emulate_media(color_scheme=scheme)
-        result = await page.evaluate(
-            "() => axe.run(document, {resultTypes: ['violations']})"
-            ".then(r => r.violations.map(v => ({id: v.id, impact: v.impact,"
-            " nodes: v.nodes.map(n => n.target.join(' '))})))"
-        )
-        found += [
-            f"{scheme}: {v['id']} ({v['impact']}) at {json.dumps(v['nodes'][:3])}"
-            for v in result
-            if v["impact"] in BLOCKING
-        ]
-    return found
 
 
 async def test_landing_page_has_no_serious_violation(pair: Pair, pages: Pages) -> None:

@@ -149,7 +149,8 @@ export class RoomController {
     }
     view.renderMembers(state.members, this.nameFor(state), this.moderator);
     this.refreshTyping();
-    view.setComposer(state.status !== Status.NEEDS_NAME, PLACEHOLDER[state.status](state.room));
+    const canType = state.status !== Status.NEEDS_NAME && state.status !== Status.REMOVED;
+    view.setComposer(canType, PLACEHOLDER[state.status](state.room));
     if (state.status === Status.NEEDS_NAME) {
       view.showNameForm(state.room, { value: store.defaultName, focus: false });
     } else {

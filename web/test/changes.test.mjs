@@ -17,9 +17,10 @@ import {
   snippet,
   whoReacted,
 } from "../static/js/changes.js";
+import { ChatStore } from "../static/js/chatstore.js";
 import { browsableRooms } from "../static/js/roombrowser.js";
 import { RoomController } from "../static/js/rooms.js";
-import { ChatStore, RoomState, Status } from "../static/js/store.js";
+import { RoomState, Status } from "../static/js/store.js";
 import { ConnectionStatus } from "../static/js/status.js";
 
 const T0 = 1_700_000_000_000;

@@ -4,25 +4,22 @@
 // on) in token.js; this module connects, routes socket events and keeps the connection
 // status truthful.
 
-import { wireMessageActions } from "./actions.js";
-import { Alerts } from "./alerts.js";
-import { MentionCompleter } from "./complete.js";
+import { ChatStore } from "./chatstore.js";
 import { byId } from "./dom.js";
-import { EditController } from "./edits.js";
+import { wireFeatures } from "./features.js";
 import { wireForms } from "./forms.js";
 import { loadKey, newClientId } from "./identity.js";
-import { OUTBOX_KEY, Outbox } from "./outbox.js";
-import { ModerationDialog } from "./moderation.js";
 import { sameName } from "./names.js";
+import { OUTBOX_KEY, Outbox } from "./outbox.js";
 import { loadName } from "./prefs.js";
 import { errorText, request, requestHooks } from "./rpc.js";
-import { RoomBrowser } from "./roombrowser.js";
 import { RoomController } from "./rooms.js";
 import { Sender } from "./sender.js";
+import { Session } from "./session.js";
 import { AckWatch, ConnectionStatus } from "./status.js";
-import { ChatStore, Status, isMessage } from "./store.js";
+import { Status, isMessage } from "./store.js";
 import { checkName, checkRoom, checkText, textCounter } from "./text.js";
-import { decodeClaims, pageTokens } from "./token.js";
+import { pageTokens } from "./token.js";
 import { TypingNotifier } from "./typing.js";
 import { ChatView } from "./view.js";
 
@@ -42,8 +39,6 @@ function storage() {
 const body = document.body;
 // Identity on: null until start() has a token; the token's claims name the user.
 const tokens = pageTokens(body, location, history);
-let who = null;
-let isSignedOut = false;
 const limits = {
   maxText: Number.parseInt(body.dataset.maxText, 10) || 2000,
   maxName: Number.parseInt(body.dataset.maxName, 10) || 32,
@@ -81,57 +76,20 @@ const rooms = new RoomController({
 });
 let sender = null; // made by start(), once the user (and so the outbox) is known
 let socket = null;
-const edits = new EditController({ store, view, rooms, limits });
-rooms.edits = edits;
-rooms.alerts = new Alerts(storage());
-const connectedSocket = () => (socket?.connected ? socket : null);
-const moderation = new ModerationDialog({
+const { edits, moderation, completer } = wireFeatures({
   store,
+  view,
+  rooms,
   limits,
-  socket: connectedSocket,
-  onDone: (text) => {
-    const state = store.activeRoom;
-    if (state) rooms.notice(state, text, "moderation", Date.now());
-  },
+  storage: storage(),
+  socket: () => (socket?.connected ? socket : null),
+  allowedRooms: () => session.who?.rooms ?? null,
 });
-const browser = new RoomBrowser({
-  store,
-  socket: connectedSocket,
-  allowed: () => who?.rooms ?? null,
-  onJoin: (room) => openRoom(room),
-});
-rooms.onForbidden = () => {
-  view.drawer.open();
-  browser.show();
-};
-const completer = new MentionCompleter(() => {
-  const state = store.activeRoom;
-  if (!state) return [];
-  return state.members.filter((name) => !sameName(name, rooms.nameFor(state)));
-});
-wireMessageActions(byId("messages"), {
-  reply: (where) => edits.startReply(where),
-  edit: (where) => edits.startEdit(where),
-  react: (where) => edits.react(where),
-  remove: (where) => edits.remove(where),
-  jump: (where) => edits.jump(where),
-});
-
-/** Opens a room of the page, joining it first if it is new (the room browser). */
-function openRoom(room) {
-  const known = store.get(room) !== null;
-  const state = rooms.addRoom(room);
-  rooms.switchRoom(room);
-  if ((!known && state.status === Status.NEW) || state.status === Status.REMOVED) {
-    if (state.status === Status.REMOVED) rooms.rejoinRemoved(state);
-    else rooms.joinRoom(state);
-  }
-  view.drawer.close({ focusToggle: false });
-  byId("text").focus();
-}
+const session = new Session({ tokens, body, store, rooms, view });
 
 function makeSender() {
   // One outbox per signed-in user: another account on this browser never sends them.
+  const { who } = session;
   const key = who === null ? OUTBOX_KEY : `${OUTBOX_KEY}.${who.sub}`;
   return new Sender({
     store,
@@ -146,31 +104,10 @@ function makeSender() {
   });
 }
 
-/** Identity on and no usable token: the user must come back through the application. */
-function signedOut(text) {
-  isSignedOut = true;
-  view.setConnection({ state: "disconnected", label: "Signed out" });
-  view.showError(text, "unauthorized", null, { link: applicationLink() });
-  view.setComposer(false, "Sign in to chat");
-}
-
-/**
- * Where the person signs in again: the embedding application, known from the token
- * URL's origin (CHAT_AUTH_TOKEN_URL); null when the page only ever had a link's token.
- */
-function applicationLink() {
-  try {
-    const url = new URL(body.dataset.tokenUrl ?? "");
-    return { text: "Open the application", href: `${url.origin}/` };
-  } catch {
-    return null;
-  }
-}
-
 // ---- connection status ------------------------------------------------------------------
 
 function refreshStatus() {
-  if (isSignedOut) return; // "Signed out" stays until the page is opened again
+  if (session.signedOut) return; // "Signed out" stays until the page is opened again
   view.setConnection(status.view(acks.overdue(Date.now()), sender?.outbox.size ?? 0));
 }
 
@@ -180,7 +117,7 @@ for (const event of ["online", "offline"]) {
     status.setOnline(globalThis.navigator?.onLine);
     refreshStatus();
     // Back online: do not wait for socket.io's backoff to try again.
-    if (event === "online" && socket && !socket.connected && !isSignedOut) socket.connect();
+    if (event === "online" && socket && !socket.connected && !session.signedOut) socket.connect();
   });
 }
 
@@ -331,7 +268,7 @@ function connect() {
       tokens.forget();
       if (!tokens.url) {
         // Only the application can give a new token: retrying would fail the same way.
-        signedOut("Your sign-in has expired. Open the chat again from your application.");
+        session.signOut("Your sign-in has expired. Open the chat again from your application.");
         return;
       }
       view.showError(
@@ -362,44 +299,6 @@ function connect() {
   });
 }
 
-/** Identity on: the token's user, or null (then the page says how to sign in). */
-async function signIn() {
-  who = decodeClaims(await tokens.get());
-  if (who === null) {
-    signedOut("Open this chat from your application to sign in.");
-    return false;
-  }
-  store.defaultName = who.name;
-  rooms.fixedName = who.name;
-  rooms.moderator = who.roles.includes("moderator");
-  byId("moderator-badge").hidden = !rooms.moderator;
-  const whoami = byId("whoami");
-  whoami.textContent = `Signed in as ${who.name}`;
-  whoami.hidden = false;
-  offerSwitch();
-  return true;
-}
-
-/** A link carried another account's token: it is used only if the person says so. */
-function offerSwitch() {
-  const offered = decodeClaims(tokens.offered);
-  if (offered === null) return;
-  view.showError(
-    `This link would sign you in as ${offered.name}; you are still signed in as ${who.name}.`,
-    "account",
-    null,
-    {
-      action: {
-        text: `Switch to ${offered.name}`,
-        run: () => {
-          tokens.switchToOffered();
-          location.reload();
-        },
-      },
-    },
-  );
-}
-
 function pickName() {
   // A name in the address wins over the remembered one, even when it must be fixed.
   const urlName = (body.dataset.name ?? "").trim();
@@ -414,7 +313,7 @@ async function start() {
   let urlName = "";
   let fromUrl = null;
   if (tokens === null) ({ urlName, fromUrl } = pickName());
-  else if (!(await signIn())) return;
+  else if (!(await session.signIn())) return;
   sender = makeSender();
   rooms.sender = sender;
   wireForms({ store, view, rooms, typing, limits, edits, completer, onSend: sendMessage, onInput: refreshCounter });

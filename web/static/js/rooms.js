@@ -4,42 +4,12 @@
 import { removalText } from "./changes.js";
 import { formatFull } from "./dates.js";
 import { mentions, sameName } from "./names.js";
-import { saveName } from "./prefs.js";
+import { firstJoinInTab, saveName } from "./prefs.js";
 import { errorText, replyErrorText, request } from "./rpc.js";
+import { NAME_RETRY_MS, JoinRetries } from "./retries.js";
 import { Status } from "./store.js";
 import { typingLabel } from "./text.js";
 
-const JOINED_KEY = "chat.joined"; // rooms this tab said "You joined" in (sessionStorage)
-
-function tabStore() {
-  try {
-    return globalThis.sessionStorage ?? null;
-  } catch {
-    return null;
-  }
-}
-
-/** True the first time this tab joins `room` as `name`; reloads of the tab say false. */
-function firstJoinInTab(room, name) {
-  const storage = tabStore();
-  const key = `${room}\n${name}`;
-  try {
-    const seen = JSON.parse(storage?.getItem(JOINED_KEY) ?? "[]");
-    const list = Array.isArray(seen) ? seen : [];
-    if (list.includes(key)) return false;
-    storage?.setItem(JOINED_KEY, JSON.stringify([...list, key].slice(-50)));
-  } catch {
-    // Without storage every load says it: the old behaviour, harmless.
-  }
-  return true;
-}
-
-const RETRY_FIRST_MS = 1000;
-const RETRY_MAX_MS = 15000;
-// Without a shared key (storage refused) a dead node's names are freed only within
-// CHAT_NODE_TIMEOUT, so a rejoin may meet its own old name for a while.
-const NAME_RELEASE_WAIT_MS = 20000;
-const NAME_RETRY_MS = 2000;
 
 const PLACEHOLDER = {
   [Status.NEW]: (room) => `Message #${room}`,
@@ -61,7 +31,7 @@ export class RoomController {
     this.typing = typing;
     this.limits = limits;
     this.socket = null; // set once chat.js has connected
-    this.retries = new Map(); // room -> {timer, delay, nameWaitUntil}
+    this.retries = new JoinRetries();
     this.awayUnread = 0; // messages shown in the active room while the page was hidden
     this.moderator = false; // identity on and the token's roles hold "moderator"
     this.edits = null; // edits.js: updates, read positions, older history (set by chat.js)
@@ -208,7 +178,7 @@ export class RoomController {
   }
 
   forgetRoom(room) {
-    this.#clearRetry(room, { forget: true });
+    this.retries.clear(room, { forget: true });
     this.sender?.forgetRoom(room);
     if (this.typing.room === room) this.typing.reset();
     const wasActive = this.store.active === room;
@@ -225,7 +195,7 @@ export class RoomController {
 
   /** Joins (or rejoins, with `since`) one room; failures decide what happens next. */
   async joinRoom(state) {
-    this.#clearRetry(state.room);
+    this.retries.clear(state.room);
     const name = this.nameFor(state);
     if (!name) {
       this.askForName(state, "");
@@ -265,7 +235,7 @@ export class RoomController {
   dropAll() {
     this.typing.reset();
     for (const state of this.store.rooms.values()) {
-      this.#clearRetry(state.room);
+      this.retries.clear(state.room);
       if (state.status === Status.REMOVED) continue;
       state.goOffline();
       this.view.setRoomStatus(state.room, state.status);
@@ -286,7 +256,7 @@ export class RoomController {
 
   #onJoined(state, reply) {
     const { shown, missed, rejoin, reset, updates } = state.completeJoin(reply);
-    this.retries.delete(state.room);
+    this.retries.reset(state.room);
     if (this.fixedName === null) saveName(state.name);
     if (!this.store.defaultName) this.store.defaultName = state.name;
     if (reset) {
@@ -328,7 +298,7 @@ export class RoomController {
 
   /** Kicked or banned (the `kicked` event, or a join answered `banned`): say why, stop. */
   removed(state, { by = null, reason = null, banned = false, until = null }) {
-    this.#clearRetry(state.room);
+    this.retries.clear(state.room);
     this.sender?.forgetRoom(state.room);
     state.goOffline();
     state.status = Status.REMOVED;
@@ -399,40 +369,21 @@ export class RoomController {
 
   /** After a reconnect our old connection may still hold the name for a few seconds. */
   #waitForOldName(state) {
-    const retry = this.retries.get(state.room) ?? { timer: null, delay: RETRY_FIRST_MS };
-    this.retries.set(state.room, retry);
-    if (!retry.nameWaitUntil) {
-      retry.nameWaitUntil = Date.now() + NAME_RELEASE_WAIT_MS;
-      this.notice(state, "Rejoining: waiting for your previous connection to let go of your name…", "info");
-    }
-    if (Date.now() > retry.nameWaitUntil) return false;
+    const { first, expired } = this.retries.nameWait(state.room);
+    if (first) this.notice(state, "Rejoining: waiting for your previous connection to let go of your name…", "info");
+    if (expired) return false;
     state.status = Status.OFFLINE;
     this.refreshRoom(state);
     this.#scheduleRetry(state, NAME_RETRY_MS);
     return true;
   }
 
-  #clearRetry(room, { forget = false } = {}) {
-    const retry = this.retries.get(room);
-    if (!retry) return;
-    clearTimeout(retry.timer);
-    retry.timer = null;
-    if (forget) this.retries.delete(room);
-  }
-
   #scheduleRetry(state, delay = null) {
-    const retry = this.retries.get(state.room) ?? { timer: null, delay: RETRY_FIRST_MS / 2 };
-    clearTimeout(retry.timer);
-    retry.delay = delay ?? Math.min(retry.delay * 2, RETRY_MAX_MS);
-    const jittered = retry.delay * (0.8 + Math.random() * 0.4);
-    retry.timer = setTimeout(() => {
-      retry.timer = null;
+    const run = () => {
       const waiting = state.status === Status.FAILED || state.status === Status.OFFLINE;
-      if (this.store.get(state.room) === state && waiting && this.socket?.connected) {
-        this.joinRoom(state);
-      }
-    }, jittered);
-    this.retries.set(state.room, retry);
+      if (this.store.get(state.room) === state && waiting && this.socket?.connected) this.joinRoom(state);
+    };
+    this.retries.schedule(state.room, run, delay);
   }
 
   // ---- leaving -------------------------------------------------------------------------

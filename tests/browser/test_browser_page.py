@@ -10,6 +10,7 @@ from playwright.async_api import Page, expect
 
 from chat_tools.procs import Node, RedisServer
 
+from .blackhole import BlackholeProxy
 from .support import (
     WAIT_MS,
     Pages,
@@ -237,6 +238,24 @@ async def test_connection_label_tells_offline_from_unreachable(pair: Pair, pages
     await expect(message_by_text(page, room, "typed offline")).to_have_count(1, timeout=WAIT_MS)
     await expect(label).to_have_text("Connected")
     assert [] == pages.unexpected_errors([r"WebSocket connection to .* failed", r"ERR_INTERNET"])
+
+
+async def test_connection_label_while_the_service_is_unreachable(
+    node: Node, proxy: BlackholeProxy, pages: Pages
+) -> None:
+    """The network is up but the service does not answer: "Reconnecting…", not "Offline"."""
+    room = unique_room("unreachable")
+    page = await open_room(pages, proxy.url, room, "ann")
+    proxy.stall()
+    await send(page, "typed while unreachable")
+    label = page.locator("#connection-label")
+    await expect(label).to_have_text("Reconnecting… (1 unsent)", timeout=15_000)
+    proxy.resume_new()
+    await expect(message_by_text(page, room, "typed while unreachable")).to_have_count(
+        1, timeout=20_000
+    )
+    await expect(label).to_have_text("Connected", timeout=WAIT_MS)
+    assert [] == pages.unexpected_errors([r"WebSocket connection to .* failed"])
 
 
 async def test_room_browser_in_the_chat_page(

@@ -195,7 +195,7 @@ export class ChatView {
 
   /** Appends an accepted message ({message, grouped}) to its room's pane. */
   appendMessage(room, entry, ownName) {
-    const own = ownName !== "" && entry.message.name.toLowerCase() === ownName.toLowerCase();
+    const own = ownName !== "" && sameName(entry.message.name, ownName);
     this.pane(room)?.appendMessage(entry, own);
   }
 

@@ -76,6 +76,7 @@ export class RoomController {
     const unread = this.store.get(room).unread;
     const state = this.store.setActive(room);
     state.mentionCount = 0;
+    if (this.edits?.mode && this.edits.mode.room !== room) this.edits.cancel(); // reply or edit stays in its room
     this.view.setUnread(room, 0);
     this.view.setMentions(room, 0);
     this.view.showRoom(room);

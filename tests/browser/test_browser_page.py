@@ -276,3 +276,35 @@ async def test_room_browser_in_the_chat_page(
     await expect(page.locator("#members [data-member]")).to_have_count(3, timeout=WAIT_MS)
     await expect(tab(page, room)).to_have_attribute("data-status", "joined")
     assert [] == pages.unexpected_errors()
+
+
+async def test_message_actions_on_keyboard_focus_and_long_press(
+    pair: Pair, pages: Pages, clients: Callable[..., Any]
+) -> None:
+    """The actions of a message show when a key reaches them and after a long touch."""
+    _, (node1, _) = pair
+    room = unique_room("actions")
+    bob = await clients(node1.url, "bob")
+    assert (await bob.call("join", {"room": room, "name": "bob"}))["ok"]
+    assert (await bob.call("send_message", {"room": room, "text": "act on me"}))["ok"]
+    page = await open_room(pages, node1.url, room, "ann", width=390, height=844)
+    shown = message_by_text(page, room, "act on me")
+    bar = shown.locator(".msg-actions-bar")
+    await expect(bar).to_have_css("opacity", "0", timeout=WAIT_MS)
+    # Others' messages offer reply and react, not edit or delete.
+    await expect(bar.locator("[data-action]")).to_have_count(2)
+
+    await shown.locator('[data-action="reply"]').focus()
+    await expect(bar).to_have_css("opacity", "1")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#composer-context")).to_contain_text("Replying to bob: act on me")
+    await page.locator("#composer-context-cancel").click()
+    await expect(page.locator("#composer-context")).to_be_hidden()
+
+    await shown.evaluate(
+        "el => el.dispatchEvent(new PointerEvent('pointerdown',"
+        " {pointerType: 'touch', bubbles: true}))"
+    )
+    await expect(shown).to_have_class("msg is-selected", timeout=WAIT_MS)
+    await expect(bar).to_have_css("opacity", "1")
+    assert [] == pages.unexpected_errors()

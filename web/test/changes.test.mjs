@@ -310,6 +310,14 @@ describe("RoomController", () => {
     assert.equal(state.reads.get("bob"), 3);
   });
 
+  test("a first visit (last_read 0, never read) shows no divider of old messages", async () => {
+    const { rooms, view } = controller({ join: joinReply({ last_read: 0 }) });
+    const state = rooms.addRoom("lobby");
+    rooms.switchRoom("lobby");
+    await rooms.joinRoom(state);
+    assert.equal(view.calls.some((c) => c[0] === "markUnread" && c[2] > 0), false);
+  });
+
   test("a room not in view counts unread messages and mentions of the reader", async () => {
     const { rooms, store, view } = controller({ join: joinReply({ history: [] }) });
     rooms.addRoom("lobby");

@@ -272,7 +272,8 @@ export class RoomController {
     }
     this.showEntries(state, shown, rejoin);
     for (const message of updates) this.edits?.showUpdate(state, message);
-    if (!rejoin && Number.isInteger(reply.last_read)) this.#unreadFromServer(state);
+    // 0 is "never read here": a first visit shows the history, not 50 "new" messages.
+    if (!rejoin && Number.isInteger(reply.last_read) && reply.last_read > 0) this.#unreadFromServer(state);
     if (!rejoin && firstJoinInTab(state.room, state.name)) {
       this.notice(state, `You joined #${state.room} as ${state.name}.`, "self");
     }

@@ -178,4 +178,18 @@ async def test_unread_counts_follow_the_read_position_across_tabs(pair: Pair, pa
     await expect(badge).to_have_attribute("data-unread", "0", timeout=WAIT_MS)
     latest = message_by_text(bob, room, "read me once")
     await expect(latest.locator("[data-seen-by]")).to_have_text("Seen by ann", timeout=WAIT_MS)
+
+    # Two more while both tabs look elsewhere: a new tab puts the divider above them.
+    await tab(first, other).locator("button[data-switch]").click()
+    for text in ("unread one", "unread two"):
+        await send(bob, text)
+    await expect(tab(second, room).locator("[data-unread]")).to_have_attribute(
+        "data-unread", "2", timeout=WAIT_MS
+    )
+    third = await pages.open_tab(first, f"{node1.url}/rooms/{room}?name=ann")
+    await wait_joined(third, room)
+    divider = third.locator(f'[data-pane="{room}"] [data-unread-divider]')
+    await expect(divider).to_have_attribute("data-unread-divider", "2", timeout=WAIT_MS)
+    following = divider.locator("xpath=following-sibling::*[@data-message-id][1]")
+    await expect(following).to_contain_text("unread one")
     assert [] == pages.unexpected_errors()

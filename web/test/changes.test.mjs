@@ -19,6 +19,7 @@ import {
 } from "../static/js/changes.js";
 import { ChatStore } from "../static/js/chatstore.js";
 import { browsableRooms } from "../static/js/roombrowser.js";
+import { JoinRetries } from "../static/js/retries.js";
 import { RoomController } from "../static/js/rooms.js";
 import { RoomState, Status } from "../static/js/store.js";
 import { ConnectionStatus } from "../static/js/status.js";
@@ -385,5 +386,26 @@ describe("RoomController", () => {
     const error = view.calls.findLast((c) => c[0] === "error");
     assert.match(error[2], /another user there is called alice\. Your name comes from your application/u);
     rooms.forgetRoom("lobby"); // stops the retry timer
+  });
+});
+
+describe("JoinRetries", () => {
+  test("a name held by our own old connection is waited for once, then given up", () => {
+    const retries = new JoinRetries();
+    assert.deepEqual(retries.nameWait("lobby", 0), { first: true, expired: false });
+    assert.deepEqual(retries.nameWait("lobby", 10_000), { first: false, expired: false });
+    assert.deepEqual(retries.nameWait("lobby", 20_001), { first: false, expired: true });
+    retries.reset("lobby");
+    assert.deepEqual(retries.nameWait("lobby", 30_000), { first: true, expired: false });
+  });
+
+  test("a scheduled retry runs once; a cleared one never", async () => {
+    const retries = new JoinRetries();
+    let runs = 0;
+    retries.schedule("a", () => (runs += 1), 1);
+    retries.schedule("b", () => (runs += 100), 1);
+    retries.clear("b", { forget: true });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(runs, 1);
   });
 });

@@ -1,8 +1,9 @@
 // The chat page: one Socket.IO connection for every room on the page. Room state and
 // de-duplication live in store.js, the DOM in view.js, room actions in rooms.js, the
-// outbox in outbox.js and sender.js, the forms in forms.js, the identity token (identity
-// on) in token.js; this module connects, routes socket events and keeps the connection
-// status truthful.
+// outbox in outbox.js and sender.js, the forms in forms.js, the signed-in user (identity
+// on) in session.js and token.js, version 3 changes, alerts, moderation and the room
+// browser in features.js; this module connects, routes socket events and keeps the
+// connection status truthful.
 
 import { ChatStore } from "./chatstore.js";
 import { byId } from "./dom.js";

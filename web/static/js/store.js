@@ -4,7 +4,8 @@
 // reset (Redis lost it) its ids start again at 1 under a new epoch, and a new message 3
 // must not be mistaken for the old 3. Messages are shown in arrival order (history of a
 // join first, then live ones), never re-sorted; `lastId` and `epoch` are what a rejoin
-// sends as `since` and `epoch`.
+// sends as `since` and `epoch`. Version 3: each message's latest version (highest `v`),
+// the read positions of the user and the members, and how far back history is loaded.
 
 import { sameName } from "./names.js";
 

@@ -1,6 +1,8 @@
-// One room's message pane: delivered messages in order, day separators, notices, the
-// unread divider, and at the bottom the messages still in the outbox. It also counts
-// messages that arrived while the reader was scrolled up (the "new messages" marker).
+// One room's message pane: delivered messages in order (each built by message.js and
+// re-rendered when a newer version arrives), older pages above them, day separators,
+// notices, the unread divider, "Seen by", and at the bottom the messages still in the
+// outbox. It also counts messages that arrived while the reader was scrolled up (the
+// "new messages" marker).
 
 import { h, richText } from "./dom.js";
 import { dayLabel, formatClock, startsDay } from "./dates.js";

@@ -1,5 +1,6 @@
-// The chat page's DOM: room tabs, one message pane per room (stream.js), members,
-// typing, errors, connection state, the composer. It knows nothing of sockets; chat.js
+// The chat page's DOM: room tabs (unread and mention badges), one message pane per room
+// (stream.js), members with avatars (and moderation for moderators), typing, errors
+// with a way out, connection state, the composer. It knows nothing of sockets; chat.js
 // and rooms.js drive it.
 
 import { byId, externalLink, h, setFieldError } from "./dom.js";

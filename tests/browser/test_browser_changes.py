@@ -18,6 +18,7 @@ from .support import (
     send,
     tab,
     unique_room,
+    violations,
     wait_joined,
 )
 
@@ -39,7 +40,8 @@ async def test_edit_delete_reply_react_seen_across_two_nodes(pair: Pair, pages: 
     """Each change by one person shows on the other's page, on another node, at once."""
     _, (node1, node2) = pair
     room = unique_room("v3")
-    ann = await open_room(pages, node1.url, room, "ann")
+    ann = await pages.open(f"{node1.url}/rooms/{room}?name=ann", bypass_csp=True)  # axe
+    await wait_joined(ann, room)
     bob = await open_room(pages, node2.url, room, "bob")
 
     await send(ann, "frist draft")
@@ -108,6 +110,12 @@ async def test_edit_delete_reply_react_seen_across_two_nodes(pair: Pair, pages: 
         await expect(gone.locator("[data-reaction]")).to_have_count(0)
         await expect(gone.locator('[data-action="edit"], [data-action="react"]')).to_have_count(0)
     await expect(reply.locator(".msg-reply-quote")).to_contain_text("message deleted")
+    # A reply, reactions, "Seen by", a tombstone, the picker and the confirmation: axe-clean.
+    await act(ann, reply, "react")
+    await expect(reply.locator("[data-emoji]")).to_have_count(8)
+    await act(ann, latest, "delete")
+    await expect(latest.locator('[data-action="confirm"]')).to_be_visible()
+    assert [] == await violations(ann)
     assert [] == pages.unexpected_errors()
 
 

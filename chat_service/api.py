@@ -64,6 +64,8 @@ async def _body(request: web.Request) -> dict[str, Any]:
         payload = await request.json()
     except ValueError:
         raise ChatError("bad_request", "The body must be a JSON object.") from None
+    except web.HTTPRequestEntityTooLarge:
+        raise ChatError("bad_request", "The body is too large.") from None
     return v.require_object(payload)
 
 
@@ -79,7 +81,7 @@ async def members(request: web.Request) -> dict[str, Any]:
 async def kick(request: web.Request) -> dict[str, Any]:
     room, data = _room(request), await _body(request)
     moderation = request.app[MODERATION]
-    target = mod.target(data, identity_on=moderation.identity_on, allow_sub=True)
+    target = mod.target(data, identity_on=moderation.identity_on)
     reason = mod.reason(data.get("reason"))
     await moderation.remove(room, mod.API_BY, target, reason, banned=False)
     return {"ok": True}
@@ -88,7 +90,7 @@ async def kick(request: web.Request) -> dict[str, Any]:
 async def ban(request: web.Request) -> dict[str, Any]:
     room, data = _room(request), await _body(request)
     moderation = request.app[MODERATION]
-    target = mod.target(data, identity_on=moderation.identity_on, allow_sub=True)
+    target = mod.target(data, identity_on=moderation.identity_on)
     length = mod.seconds(data.get("seconds"))
     reason = mod.reason(data.get("reason"))
     until = await moderation.remove(room, mod.API_BY, target, reason, banned=True, length=length)
@@ -104,7 +106,7 @@ async def unban(request: web.Request) -> dict[str, Any]:
     room = _room(request)
     moderation = request.app[MODERATION]
     query = {field: request.query[field] for field in ("name", "sub") if field in request.query}
-    target = mod.target(query, identity_on=moderation.identity_on, allow_sub=True)
+    target = mod.target(query, identity_on=moderation.identity_on)
     await moderation.lift(room, mod.API_BY, target)
     return {"ok": True}
 

@@ -57,7 +57,7 @@ def create_app(
     rooms = LocalRooms(bus, delivery)
     service = ChatService(settings, store, rooms)
     moderation = ModerationService(service, transport, metrics)
-    bus.set_handlers(moderation.feed(delivery.on_event), delivery.refill)
+    bus.set_handlers(moderation.feed(delivery.on_event), moderation.resubscribed(delivery.refill))
     bus.set_control_handler(moderation.control())
     runtime = NodeRuntime(settings, node_id, backend, service, transport, metrics)
     register(transport, service, metrics, settings, moderation)

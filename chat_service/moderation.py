@@ -10,15 +10,16 @@ one count of `chat_moderation_actions_total{action}`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 import orjson
 
-from .backends.base import Ban, BanOrder, EventHandler, Removed
-from .backends.wire import RoomEvent, parse_kicked_control
+from .backends.base import Ban, BanOrder, EventHandler, Removed, ResubscribeHandler
+from .backends.wire import KickedControl, RoomEvent, parse_kicked_control
 from .domain import moderation as mod
 from .domain import validation as v
 from .domain.models import BanEntry, BanReply, BansReply, MembersReply, OkReply
@@ -39,6 +40,10 @@ class Outbox(Protocol):
     def close(self, sid: str) -> Awaitable[None]: ...
 
 
+def _sub(conn: Connection) -> str | None:
+    return conn.identity.sub if conn.identity is not None else None
+
+
 class ModerationService:
     """Kicks, bans and disconnects, for moderators' events and the server API."""
 
@@ -48,6 +53,7 @@ class ModerationService:
         self.identity_on = chat.settings.identity_on
         self.outbox = outbox
         self.metrics = metrics
+        self._tasks: set[asyncio.Task[None]] = set()  # removals run off the bus listener
 
     # moderators' events ----------------------------------------------------------------
     def _moderator(self, sid: str, room: str) -> tuple[Connection, str]:
@@ -71,8 +77,8 @@ class ModerationService:
         room = v.room_name(data.get("room"))
         target = mod.Target(name=v.display_name(data.get("name")))
         reason = mod.reason(data.get("reason"))
-        _, by = self._moderator(sid, room)
-        await self.remove(room, by, target, reason, banned=False)
+        conn, by = self._moderator(sid, room)
+        await self.remove(room, by, target, reason, banned=False, actor=_sub(conn))
         return {"ok": True}
 
     async def ban(self, sid: str, payload: Any) -> BanReply:
@@ -81,16 +87,18 @@ class ModerationService:
         target = mod.Target(name=v.display_name(data.get("name")))
         length = mod.seconds(data.get("seconds"))
         reason = mod.reason(data.get("reason"))
-        _, by = self._moderator(sid, room)
-        until = await self.remove(room, by, target, reason, banned=True, length=length)
+        conn, by = self._moderator(sid, room)
+        actor = _sub(conn)
+        until = await self.remove(room, by, target, reason, banned=True, length=length, actor=actor)
         return {"ok": True, "until": until}
 
     async def unban(self, sid: str, payload: Any) -> OkReply:
         data = v.require_object(payload)
         room = v.room_name(data.get("room"))
-        target = mod.target(data, identity_on=self.identity_on, allow_sub=True)
-        _, by = self._moderator(sid, room)
-        await self.lift(room, by, target)
+        # A `sub` is well-formed here either way: with identity off the event is forbidden.
+        target = mod.target(data, identity_on=True)
+        conn, by = self._moderator(sid, room)
+        await self.lift(room, by, target, actor=_sub(conn))
         return {"ok": True}
 
     async def bans(self, sid: str, payload: Any) -> BansReply:
@@ -109,8 +117,10 @@ class ModerationService:
         *,
         banned: bool,
         length: int | None = None,
+        actor: str | None = None,
     ) -> int | None:
-        """Kick (or ban) the target from the room; returns the ban's `until`."""
+        """Kick (or ban) the target from the room; returns the ban's `until`. `actor`: the
+        moderator's token sub, for the audit line."""
         now = now_ms()
         until = mod.ban_until(now, length) if banned else None
         event: dict[str, Any] = {"room": room, "by": by}
@@ -132,11 +142,13 @@ class ModerationService:
         if removed is None:
             raise ChatError("not_found", "Nobody by that name or sub is in this room.")
         whom = removed.name or target.name or f"sub {target.sub}"
-        extra = {"until": until} if banned else {}
+        extra: dict[str, Any] = {"actor": actor, "sub": target.sub}
+        if banned:
+            extra["until"] = until
         self.audit("ban" if banned else "kick", by, whom, room, reason, **extra)
         return until
 
-    async def lift(self, room: str, by: str, target: mod.Target) -> None:
+    async def lift(self, room: str, by: str, target: mod.Target, actor: str | None = None) -> None:
         """Unban by name (every ban in force under it) or by sub."""
         now = now_ms()
         if target.sub is not None:
@@ -145,7 +157,8 @@ class ModerationService:
             lifted = await self.store.unban(room, now, name=target.name)
         if not lifted:
             raise ChatError("not_found", "No ban in force has that name or sub.")
-        self.audit("unban", by, target.name or f"sub {target.sub}", room, None, lifted=lifted)
+        whom = target.name or f"sub {target.sub}"
+        self.audit("unban", by, whom, room, None, actor=actor, sub=target.sub, lifted=lifted)
 
     async def list_bans(self, room: str) -> list[BanEntry]:
         return [self._entry(ban) for ban in await self.store.bans(room, now_ms())]
@@ -211,26 +224,70 @@ class ModerationService:
 
     async def _apply_kick(self, room: str, payload: str) -> None:
         """Our connections of the removed user leave the room now: told, then dropped
-        before the `user_left` that follows on the feed."""
+        before the `user_left` that follows on the feed. A connection whose seat the kick
+        removed while its join was still finishing is removed once that join is done."""
         try:
-            user, event_json = parse_kicked_control(payload)
+            control = parse_kicked_control(payload)
         except (ValueError, KeyError, TypeError):
             logger.warning("dropped a malformed kicked event in room %s", room)
             return
         for conn in list(self.chat.connections.values()):
             seat = conn.rooms.get(room)
-            if seat is None or seat.user != user:
-                continue
-            self.outbox.send(conn.sid, "kicked", event_json)
-            conn.rooms.pop(room, None)
-            conn.typing.pop(room, None)
-            await self.chat.rooms.exit(room, conn.sid)
-            logger.info(
-                "connection %s removed from room %s by moderation",
-                conn.sid,
-                room,
-                extra={"room": room, "sid": conn.sid},
-            )
+            if seat is not None and seat.user == control.user:
+                await self._remove_local(conn, room, control.event)
+            elif seat is None and conn.sid in control.sids:
+                self._spawn(self._remove_after_join(conn, room, control))
+
+    def resubscribed(self, on_resubscribed: ResubscribeHandler) -> ResubscribeHandler:
+        """After an outage of the room's feed: besides the refill, remove the local
+        connections that a kick removed meanwhile (their `kicked` event was missed)."""
+
+        async def on_room_resubscribed(room: str) -> None:
+            await on_resubscribed(room)
+            self._spawn(self._remove_missed(room))  # off the bus listener: a Redis call
+
+        return on_room_resubscribed
+
+    async def _remove_missed(self, room: str) -> None:
+        """Local seats whose kick this node did not hear of: told and removed now."""
+        seats = {
+            conn.sid: seat.user
+            for conn in list(self.chat.connections.values())
+            if (seat := conn.rooms.get(room)) is not None
+        }
+        try:
+            missed = await self.store.missed_kicks(room, seats)
+        except ChatError:
+            logger.warning("checking room %s for missed kicks failed", room)
+            return
+        for sid, control in missed.items():
+            conn = self.chat.connections.get(sid)
+            seat = conn.rooms.get(room) if conn is not None else None
+            if conn is not None and seat is not None and seat.user == control.user:
+                await self._remove_local(conn, room, control.event)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _remove_after_join(self, conn: Connection, room: str, control: KickedControl) -> None:
+        async with conn.lock:  # the join holds it until its seat is recorded here
+            seat = conn.rooms.get(room)
+            if seat is not None and seat.user == control.user:
+                await self._remove_local(conn, room, control.event)
+
+    async def _remove_local(self, conn: Connection, room: str, event_json: str) -> None:
+        self.outbox.send(conn.sid, "kicked", event_json)
+        conn.rooms.pop(room, None)
+        conn.typing.pop(room, None)
+        await self.chat.rooms.exit(room, conn.sid)
+        logger.info(
+            "connection %s removed from room %s by moderation",
+            conn.sid,
+            room,
+            extra={"room": room, "sid": conn.sid},
+        )
 
     def control(self) -> Callable[[str, str], Awaitable[int]]:
         """This node's part of node-wide requests."""

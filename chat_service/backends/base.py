@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..domain.models import Message
-from .wire import RoomEvent
+from .wire import KickedControl, RoomEvent
 
 EventHandler = Callable[[str, RoomEvent], Awaitable[None]]
 ResubscribeHandler = Callable[[str], Awaitable[None]]
@@ -110,6 +110,10 @@ class Moderation(Protocol):
         every node, and publish `kicked` (payload `kicked`) then `user_left`; with `ban`,
         record the ban first, atomically. None (nothing changed): nobody holds the name,
         or a kick names a user who is not in the room."""
+
+    async def missed_kicks(self, room: str, seats: dict[str, str]) -> dict[str, KickedControl]:
+        """Of this node's seats in the room (sid -> user), those a kick removed (in the
+        last minutes) while the node was not listening: sid -> what the kick said."""
 
     async def bans(self, room: str, now: int) -> list[Ban]:
         """The room's bans in force, oldest first."""

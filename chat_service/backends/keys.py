@@ -17,6 +17,7 @@ never loses an entry (see redis.py).
 | `{p}room:{room}:sent` | hash | `namekey\\nclient_id` -> first message JSON | 6 min idle |
 | `{p}room:{room}:sent_at` | zset | `namekey\\nclient_id` -> ms it was stored | 6 min idle |
 | `{p}room:{room}:bans` | hash | user -> ban record (`wire.ban_record`) | latest ban's end [1] |
+| `{p}room:{room}:kicks` | hash | user -> its latest `kicked` event JSON | 10 min |
 | `{p}room:{room}:subs` | hash | user -> its token `sub` (JSON), for `bans` | token lifetime |
 | `{p}room:{room}:events` | channel | room events (`wire.RoomEvent`), sharded on Cluster | - |
 | `{p}room-index` | set | rooms that may have users (counts are read per room) | none |
@@ -49,6 +50,7 @@ ROOM_KEY_KINDS = (
     "sent_at",
     "events",
     "bans",
+    "kicks",
     "subs",
 )
 
@@ -99,6 +101,10 @@ class Keys:
 
     def bans(self, room: str) -> str:
         return self.room_key(room, "bans")
+
+    def kicks(self, room: str) -> str:
+        """What a kick told its user, for a node that missed the `kicked` event."""
+        return self.room_key(room, "kicks")
 
     def subs(self, room: str) -> str:
         return self.room_key(room, "subs")

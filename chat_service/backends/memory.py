@@ -110,6 +110,7 @@ class MemoryStore(MemoryModeration):
         self._seats: dict[tuple[str, str], str] = {}  # (room, sid) -> user
         self._bans = {}
         self._subs = {}
+        self._kicks = {}
 
     def _room(self, room: str) -> _Room:
         state = self._rooms.get(room)

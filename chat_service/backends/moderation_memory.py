@@ -8,10 +8,13 @@ from ..domain.moderation import in_force
 from ..domain.validation import name_key as key_of
 from ..errors import Banned
 from .base import Ban, BanOrder, Removed
-from .wire import RoomEvent, kicked_control
+from .wire import KickedControl, RoomEvent, kicked_control, parse_kicked_control
 
 if TYPE_CHECKING:
     from .memory import MemoryBus, _Room
+
+
+KICK_RECORD_MS = 600_000  # as moderate.lua keeps its kicks key
 
 
 class MemoryModeration:
@@ -22,6 +25,7 @@ class MemoryModeration:
     _seats: dict[tuple[str, str], str]
     _bans: dict[str, dict[str, Ban]]  # room -> user -> ban
     _subs: dict[str, dict[str, tuple[str, int]]]  # room -> user -> (sub, kept until ms)
+    _kicks: dict[str, dict[str, tuple[int, str]]]  # room -> user -> (ms, kicked control)
 
     if TYPE_CHECKING:  # MemoryStore's
 
@@ -77,12 +81,29 @@ class MemoryModeration:
             self._settle_bans(room, ts)
         if state is None or held is None:
             return Removed(user, None, present=False)
-        for seat in [s for s, u in self._seats.items() if s[0] == room and u == user]:
+        seats = [s for s, u in self._seats.items() if s[0] == room and u == user]
+        for seat in seats:
             del self._seats[seat]
-        event = RoomEvent("kicked", state.epoch, 0, "", kicked_control(user, kicked))
+        payload = kicked_control(user, [sid for _, sid in seats], kicked)
+        kicks = self._kicks.setdefault(room, {})
+        for old in [u for u, (at, _) in kicks.items() if at <= ts - KICK_RECORD_MS]:
+            del kicks[old]
+        kicks[user] = (ts, payload)
+        event = RoomEvent("kicked", state.epoch, 0, "", payload)
         await self._bus.publish(room, event)
         await self._remove_user(room, state, user, ts, skip="")
         return Removed(user, held.name, present=True)
+
+    async def missed_kicks(self, room: str, seats: dict[str, str]) -> dict[str, KickedControl]:
+        kicks = self._kicks.get(room, {})
+        found = {}
+        for sid, user in seats.items():
+            record = kicks.get(user)
+            if (room, sid) not in self._seats and record is not None:
+                control = parse_kicked_control(record[1])
+                if sid in control.sids:
+                    found[sid] = control
+        return found
 
     async def bans(self, room: str, now: int) -> list[Ban]:
         return sorted(self._settle_bans(room, now).values(), key=lambda b: (b.at, b.user))

@@ -24,7 +24,14 @@ from ..domain.validation import name_key as key_of
 from .base import Ban, BanOrder, Removed
 from .keys import Keys
 from .redis_clients import RedisClient
-from .wire import ban_tail, ban_until, control_request, parse_ban
+from .wire import (
+    KickedControl,
+    ban_tail,
+    ban_until,
+    control_request,
+    parse_ban,
+    parse_kicked_control,
+)
 
 T = TypeVar("T")
 GATHER_S = 3.0  # how long a node-wide request waits for every node's answer
@@ -87,7 +94,7 @@ class RedisModeration:
         k = self.keys
         registered = await self._cmd("moderate", "SMEMBERS", k.nodes)
         nodes = sorted({str(n) for n in registered} | {self.node_id})
-        keys = [*k.presence_keys(room), k.bans(room), k.subs(room)]
+        keys = [*k.presence_keys(room), k.bans(room), k.subs(room), k.kicks(room)]
         keys += [k.conns(room, node) for node in nodes]
         till, sub, tail = KICK, "", ""
         if ban is not None:
@@ -103,6 +110,25 @@ class RedisModeration:
         name = str(orjson.loads(name_json)) if name_json else None
         return Removed(user=str(found), name=name, present=bool(int(present)))
 
+    async def missed_kicks(self, room: str, seats: dict[str, str]) -> dict[str, KickedControl]:
+        if not seats:
+            return {}
+        sids = list(seats)
+        held: list[Any] = await self._cmd(
+            "kicks", "HMGET", self.keys.conns(room, self.node_id), *sids
+        )
+        gone = [sid for sid, user in zip(sids, held, strict=True) if user is None]
+        if not gone:
+            return {}
+        users = sorted({seats[sid] for sid in gone})
+        records: list[Any] = await self._cmd("kicks", "HMGET", self.keys.kicks(room), *users)
+        kicks = {u: parse_kicked_control(r) for u, r in zip(users, records, strict=True) if r}
+        return {
+            sid: kicks[seats[sid]]
+            for sid in gone
+            if seats[sid] in kicks and sid in kicks[seats[sid]].sids
+        }
+
     async def _ban_records(self, room: str) -> dict[str, str]:
         records: dict[Any, Any] = await self._cmd("bans", "HGETALL", self.keys.bans(room))
         return {str(user): str(rec) for user, rec in records.items()}
@@ -110,20 +136,9 @@ class RedisModeration:
     async def bans(self, room: str, now: int) -> list[Ban]:
         found = []
         for user, record in (await self._ban_records(room)).items():
-            if not in_force(ban_until(record), now):
-                continue
-            fields = parse_ban(record)
-            found.append(
-                Ban(
-                    user=user,
-                    name=fields.get("name"),  # type: ignore[arg-type]  # JSON: str | None
-                    sub=fields.get("sub"),  # type: ignore[arg-type]
-                    until=fields.get("until"),  # type: ignore[arg-type]
-                    by=str(fields.get("by")),
-                    reason=fields.get("reason"),  # type: ignore[arg-type]
-                    at=int(fields.get("at") or 0),  # type: ignore[call-overload]
-                )
-            )
+            if in_force(ban_until(record), now):
+                b = parse_ban(record)
+                found.append(Ban(user, b.name, b.sub, b.until, b.by, b.reason, b.at))
         return sorted(found, key=lambda b: (b.at, b.user))
 
     async def unban(
@@ -134,11 +149,9 @@ class RedisModeration:
         for holder, record in (await self._ban_records(room)).items():
             if not in_force(ban_until(record), now):
                 continue
-            banned_name = parse_ban(record).get("name")
+            held = parse_ban(record).name  # the name the user held when banned
             if holder == user or (
-                wanted is not None
-                and isinstance(banned_name, str)
-                and key_of(banned_name) == wanted
+                wanted is not None and held is not None and key_of(held) == wanted
             ):
                 pairs += [holder, record]
         if not pairs:

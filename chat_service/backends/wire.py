@@ -11,8 +11,9 @@ with these encoders byte for byte.
 - A name record is `user\\nname_json`; a node's seat field is `room\\nsid`.
 - A ban record is `until\\n{"name":..,"sub":..,"by":..,"reason":..,"at":..}` (until -1:
   until unban), so join.lua reads `until` without JSON.
-- A `kicked` room event's payload is `{"user":U,"event":KICKED}`: each node hands KICKED
-  to its own connections of user U. A node-control request is `kind\\nrequest\\nargument`.
+- A `kicked` room event's payload is `{"user":U,"sids":[..],"event":KICKED}`: each node
+  hands KICKED to its own connections of user U (those seated are listed in `sids`).
+- A node-control request is `kind\\nrequest\\nargument`.
 """
 
 from __future__ import annotations
@@ -115,24 +116,63 @@ def ban_until(record: str) -> int | None:
     return None if until == NO_UNTIL else until
 
 
-def parse_ban(record: str) -> dict[str, object]:
-    """The fields of a stored ban: name, sub, by, reason, at, until."""
+@dataclass(frozen=True, slots=True)
+class StoredBan:
+    """A ban record's fields."""
+
+    name: str | None
+    sub: str | None
+    until: int | None
+    by: str
+    reason: str | None
+    at: int
+
+
+def parse_ban(record: str) -> StoredBan:
     head, body = record.split("\n", 1)
-    fields: dict[str, object] = orjson.loads(body)
+    fields = orjson.loads(body)
     until = int(head)
-    fields["until"] = None if until == NO_UNTIL else until
-    return fields
+
+    def text(key: str) -> str | None:
+        value = fields.get(key)
+        return None if value is None else str(value)
+
+    return StoredBan(
+        name=text("name"),
+        sub=text("sub"),
+        until=None if until == NO_UNTIL else until,
+        by=str(fields.get("by", "")),
+        reason=text("reason"),
+        at=int(fields.get("at") or 0),
+    )
 
 
-def kicked_control(user: str, event_json: str) -> str:
-    """The payload of a `kicked` room event: which user, and what its connections get."""
-    return '{"user":' + orjson.dumps(user).decode() + ',"event":' + event_json + "}"
+def kicked_control(user: str, sids: list[str], event_json: str) -> str:
+    """The payload of a `kicked` room event: which user, the connections whose seats it
+    removed (in removal order), and what those connections get."""
+    seats = "[" + ",".join(orjson.dumps(sid).decode() for sid in sids) + "]"
+    return (
+        '{"user":'
+        + orjson.dumps(user).decode()
+        + ',"sids":'
+        + seats
+        + ',"event":'
+        + event_json
+        + "}"
+    )
 
 
-def parse_kicked_control(payload: str) -> tuple[str, str]:
-    """(user, the `kicked` event JSON for its connections)."""
+@dataclass(frozen=True, slots=True)
+class KickedControl:
+    user: str
+    sids: frozenset[str]
+    event: str  # the `kicked` event's JSON, as the user's connections receive it
+
+
+def parse_kicked_control(payload: str) -> KickedControl:
     parsed = orjson.loads(payload)
-    return str(parsed["user"]), orjson.dumps(parsed["event"]).decode()
+    sids = frozenset(str(sid) for sid in parsed["sids"])
+    return KickedControl(str(parsed["user"]), sids, orjson.dumps(parsed["event"]).decode())
 
 
 def control_request(kind: str, request: str, argument: str) -> str:

@@ -60,13 +60,13 @@ def subject(value: Any) -> str:
     return value
 
 
-def target(data: dict[str, Any], *, identity_on: bool, allow_sub: bool) -> Target:
-    """`name`, or (identity on, where allowed) `sub`: exactly one of them."""
+def target(data: dict[str, Any], *, identity_on: bool) -> Target:
+    """`name`, or (identity on) `sub`: exactly one of them."""
     has_name, has_sub = data.get("name") is not None, data.get("sub") is not None
     if has_name and has_sub:
         raise ChatError("bad_request", "Give 'name' or 'sub', not both.")
     if has_sub:
-        if not allow_sub or not identity_on:
+        if not identity_on:
             raise ChatError("bad_request", "Field 'sub' needs identity to be on.")
         return Target(sub=subject(data["sub"]))
     if not has_name:

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import jwt
 import pytest
-from test_moderation_events import API_KEY, SECRET, settings
+from test_moderation_events import API_KEY, SECRET, node_settings
 
 from chat_tools.clients import ChatClient, ServedApp
 
@@ -41,7 +41,7 @@ def load_example(monkeypatch: pytest.MonkeyPatch, chat_url: str) -> ModuleType:
 async def setup(
     served: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[tuple[ServedApp, ModuleType, ServedApp]]:
-    chat: ServedApp = await served(settings())
+    chat: ServedApp = await served(node_settings())
     example = load_example(monkeypatch, chat.url)
     app = await ServedApp(example.make_app()).start()
     yield chat, example, app

@@ -10,6 +10,9 @@ from typing import Any
 
 import jwt
 import pytest
+from fuzzing import assert_ack, json_values, payloads
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from chat_tools.clients import ChatClient, ServedApp, make_settings
 
@@ -25,7 +28,7 @@ def token(sub: str, name: str, moderator: bool = False, **extra: Any) -> str:
     return jwt.encode(claims, SECRET, algorithm="HS256")
 
 
-def settings(**overrides: Any) -> Any:
+def node_settings(**overrides: Any) -> Any:
     base = {"auth_secret": SECRET, "presence_grace": 5.0, "api_key": API_KEY, "rate_limit": None}
     return make_settings(**(base | overrides))
 
@@ -36,10 +39,10 @@ async def pair(
 ) -> tuple[ServedApp, ServedApp]:
     """Node A and node B: the same memory node, or two nodes sharing a (fake) Redis."""
     if request.param == "one-node":
-        node: ServedApp = await served(settings())
+        node: ServedApp = await served(node_settings())
         return node, node
-    a: ServedApp = await served(settings(), redis=fake_redis_factory())
-    b: ServedApp = await served(settings(), redis=fake_redis_factory())
+    a: ServedApp = await served(node_settings(), redis=fake_redis_factory())
+    b: ServedApp = await served(node_settings(), redis=fake_redis_factory())
     return a, b
 
 
@@ -131,6 +134,7 @@ class TestKick:
         assert (await ann.call("join", {"room": "lobby", "name": "Ann"}))["ok"]
         for event in ("kick", "ban", "unban", "bans"):
             assert "forbidden" == error(await ann.call(event, {"room": "lobby", "name": "Ann"}))
+        assert "forbidden" == error(await ann.call("unban", {"room": "lobby", "sub": "u"}))
 
 
 class TestBan:
@@ -203,11 +207,9 @@ class TestBan:
             '"Mod" ban "Ann" in room lobby reason "a \\"b\\"\\u2028c"',
             '"Mod" unban "Ann" in room lobby',
         ] == [r.getMessage() for r in lines]
-        assert ("ban", "Mod", "Ann", "lobby") == (
-            lines[0].audit,  # type: ignore[attr-defined]
-            lines[0].by,  # type: ignore[attr-defined]
-            lines[0].target,  # type: ignore[attr-defined]
-            lines[0].room,  # type: ignore[attr-defined]
+        fields = ("audit", "by", "actor", "target", "room", "until")
+        assert ("ban", "Mod", "u-mod", "Ann", "lobby", None) == tuple(
+            getattr(lines[0], f) for f in fields
         )
         from chat_service.appkeys import METRICS
 
@@ -216,3 +218,40 @@ class TestBan:
             counter.labels(action="ban")._value.get(),
             counter.labels(action="unban")._value.get(),
         )
+
+
+moderation_payloads = payloads | st.fixed_dictionaries(
+    {"room": st.sampled_from(["lobby", "LOBBY", "no room"])},
+    optional={
+        "name": json_values | st.sampled_from(["Ann", "ann", "Nobody", "", "x" * 33]),
+        "sub": json_values | st.sampled_from(["u-ann", "", "s" * 257]),
+        "seconds": json_values | st.sampled_from([0, 1, 31_536_000, 31_536_001, -1, 1.5]),
+        "reason": json_values | st.sampled_from(["", "x" * 200, "x" * 201, "a\x00b"]),
+    },
+)
+_FUZZ: dict[str, Any] = {}
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(event=st.sampled_from(["kick", "ban", "unban", "bans"]), payload=moderation_payloads)
+async def test_moderation_events_answer_well_formed(
+    served: Callable[..., Any], event: str, payload: Any
+) -> None:
+    """Any JSON at a moderation event from a moderator gets one protocol ack, and the
+    node keeps serving."""
+    if _FUZZ.get("key") != id(served):
+        _FUZZ.clear()
+        _FUZZ["key"] = id(served)
+        node: ServedApp = await served(node_settings())
+        mod = ChatClient("mod")
+        await mod.connect(node.url, auth={"token": token("u-mod", "Mod", moderator=True)})
+        assert (await mod.call("join", {"room": "lobby"}))["ok"]
+        _FUZZ["mod"] = mod
+    mod = _FUZZ["mod"]
+    assert_ack(await mod.call(event, payload))
+    # Still serving; and back in the room should the moderator have moderated itself.
+    assert_ack(await mod.call("join", {"room": "lobby"}))

@@ -8,7 +8,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from test_moderation_events import API_KEY, member, settings, token
+import test_moderation_events as events
+from test_moderation_events import API_KEY, member, node_settings, token
 
 from chat_service.config import Settings, SettingsError, load_settings
 from chat_tools.clients import ChatClient, ServedApp, make_settings
@@ -36,17 +37,7 @@ async def call(
         return r.status, await r.json()
 
 
-@pytest.fixture(params=["one-node", "two-nodes"])
-async def pair(
-    request: pytest.FixtureRequest, served: Callable[..., Any], fake_redis_factory: Any
-) -> tuple[ServedApp, ServedApp]:
-    """Node A and node B: the same memory node, or two nodes sharing a (fake) Redis."""
-    if request.param == "one-node":
-        node: ServedApp = await served(settings())
-        return node, node
-    a: ServedApp = await served(settings(), redis=fake_redis_factory())
-    b: ServedApp = await served(settings(), redis=fake_redis_factory())
-    return a, b
+pair = events.pair  # node A and node B: one memory node, or two sharing a fake Redis
 
 
 ROUTES = [
@@ -81,7 +72,7 @@ class TestKey:
         self, served: Callable[..., Any], http: aiohttp.ClientSession, header: str | None
     ) -> None:
         """A missing or wrong key is 401 and changes nothing."""
-        node: ServedApp = await served(settings())
+        node: ServedApp = await served(node_settings())
         headers = {} if header is None else {"Authorization": header}
         for method, path, body in ROUTES:
             status, reply = await call(http, method, node.url + path, body, headers)
@@ -232,10 +223,13 @@ class TestBadInput:
             "members"
         ]
 
-    async def test_not_json(self, served: Callable[..., Any], http: aiohttp.ClientSession) -> None:
-        """A body that is not JSON is bad_request."""
-        node: ServedApp = await served(settings())
-        async with http.post(node.url + "/api/rooms/lobby/kick", data=b"{", headers=AUTH) as r:
+    @pytest.mark.parametrize("body", [b"{", b"", b"\xff", b'{"name": "' + b"x" * 2_000_000 + b'"}'])
+    async def test_not_json(
+        self, served: Callable[..., Any], http: aiohttp.ClientSession, body: bytes
+    ) -> None:
+        """A body that is not JSON, or too large to read, is bad_request."""
+        node: ServedApp = await served(node_settings())
+        async with http.post(node.url + "/api/rooms/lobby/kick", data=body, headers=AUTH) as r:
             assert (400, "bad_request") == (r.status, (await r.json())["error"]["code"])
 
     async def test_sub_with_identity_off(

@@ -52,6 +52,12 @@ class TestBanKeys:
         assert at_latest > NOW // 2 and again > NOW // 2
         assert (-1, 0) == (forever, await store.client.exists(key))
 
+    async def test_kicks_key_expires(self, store: RedisStore) -> None:
+        """What a kick said is kept ten minutes, for a node that missed its event."""
+        await store.join("lobby", "kA", "Ann", "s1", None, None, 1000, 50)
+        await store.moderate("lobby", 2000, KICKED, None, user="kA")
+        assert 590_000 < await store.client.pttl(store.keys.kicks("lobby")) <= 600_000
+
     async def test_subjects_key_expires(self, store: RedisStore) -> None:
         """The subs a room remembers expire with the longest-lived token."""
         key = store.keys.subs("lobby")
@@ -72,9 +78,8 @@ class TestWire:
         raw = await store.client.hget(store.keys.bans("lobby"), "sA")
         tail = wire.ban_tail("Mod", 'why "so"', 2000)
         assert wire.ban_record(NOW, name, 'a"b', tail) == raw
-        assert {"name": name, "sub": 'a"b', "by": "Mod", "reason": 'why "so"', "at": 2000} | {
-            "until": NOW
-        } == wire.parse_ban(raw)
+        expected = wire.StoredBan(name, 'a"b', NOW, "Mod", 'why "so"', 2000)
+        assert expected == wire.parse_ban(raw)
 
     async def test_kicked_event_matches_the_encoder(self, store: RedisStore) -> None:
         """The `kicked` event's payload equals wire.kicked_control's bytes."""
@@ -91,7 +96,7 @@ class TestWire:
         await pubsub.aclose()
         assert message is not None
         event = wire.RoomEvent.decode(message["data"])
-        assert ("kicked", "", wire.kicked_control("kA", KICKED)) == (
+        assert ("kicked", "", wire.kicked_control("kA", ["s1"], KICKED)) == (
             event.kind,
             event.skip_sid,
             event.payload,

@@ -74,9 +74,10 @@ async def apply(store: Store, step: tuple[Any, ...], now: int) -> Any:
     return None
 
 
-async def observe(store: Store, now: int) -> Any:
+async def observe(store: Store, now: int, seats: dict[str, str]) -> Any:
     bans = [(b.user, b.name, b.until) for b in await store.bans("r", now)]
-    return sorted(await store.members("r")), sorted(bans, key=repr)
+    missed = sorted((await store.missed_kicks("r", seats)).items(), key=repr)
+    return sorted(await store.members("r")), sorted(bans, key=repr), missed
 
 
 async def run(script: list[tuple[Any, ...]], grace: float) -> None:
@@ -86,13 +87,16 @@ async def run(script: list[tuple[Any, ...]], grace: float) -> None:
         client, node_id="n1", prefix=f"p{secrets.token_hex(2)}:", presence_grace=grace
     )
     now = int(time.time() * 1000) + 3_600_000  # ahead of the wall clock: no key expires
+    seats: dict[str, str] = {}
     try:
         for step in script:
             if step[0] == "wait":
                 now += step[1] * 1000
             answers = [await apply(store, step, now) for store in (memory, redis)]
             assert answers[0] == answers[1], (step, answers)
-            views = [await observe(store, now) for store in (memory, redis)]
+            if step[0] == "join" and isinstance(answers[0], tuple) and answers[0][0] != "banned":
+                seats[step[3]] = step[1]  # the user this connection last joined as
+            views = [await observe(store, now, seats) for store in (memory, redis)]
             assert views[0] == views[1], (step, views)
     finally:
         await redis.close()
@@ -101,6 +105,7 @@ async def run(script: list[tuple[Any, ...]], grace: float) -> None:
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps, st.sampled_from([0.0, 2.0]))
 def test_memory_and_redis_agree(script: list[tuple[Any, ...]], grace: float) -> None:
-    """Every answer and every view (members, bans in force) matches between backends,
+    """Every answer and every view (members, bans in force, kicks a node may have missed)
+    matches between backends,
     with and without the presence grace (a lingering user is kicked like a present one)."""
     asyncio.run(run(script, grace))

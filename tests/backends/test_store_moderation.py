@@ -52,7 +52,12 @@ class TestKick:
         await settle(node, 2)
         assert Removed("kA", "Ann", True) == removed
         assert ["kicked", "user_left"] == node.kinds()
-        assert ("kA", KICKED) == parse_kicked_control(node.events[0][1].payload)
+        control = parse_kicked_control(node.events[0][1].payload)
+        assert ("kA", frozenset({"s1", "s2"}), KICKED) == (
+            control.user,
+            control.sids,
+            control.event,
+        )
         assert {"room": "lobby", "name": "Ann", "ts": T0 + 5} == node.payloads()[1]
         assert ["Bob"] == await node.store.members("lobby")
         assert None is await node.store.leave("lobby", "s1", T0 + 6, grace=False)
@@ -112,6 +117,24 @@ class TestKick:
         departure = await b.store.leave("lobby", "sb", T0 + 2, grace=False)
         assert departure is not None and departure.gone
         assert [] == await a.store.members("lobby")
+
+
+class TestMissedKicks:
+    async def test_a_node_finds_the_seats_a_kick_removed(self, make_node: NodeFactory) -> None:
+        """Seats removed by a kick are found with what the kick said; others are not."""
+        node = await make_node()
+        await join(node, "lobby", "Ann", "s1", user="kA")
+        await join(node, "lobby", "Ann", "s2", user="kA")
+        await join(node, "lobby", "Bob", "s3", user="kB")
+        await join(node, "lobby", "Cy", "s4", user="kC")
+        await node.store.leave("lobby", "s4", T0, grace=False)
+        await kick(node, "Ann")
+        seats = {"s1": "kA", "s2": "kA", "s3": "kB", "s4": "kC"}
+        missed = await node.store.missed_kicks("lobby", seats)
+        assert ({"s1", "s2"}, {KICKED}) == (set(missed), {c.event for c in missed.values()})
+        await join(node, "lobby", "Ann", "s1", user="kA", ts=T0 + 1)
+        assert {} == await node.store.missed_kicks("lobby", {"s1": "kA"})
+        assert {} == await node.store.missed_kicks("lobby", {})
 
 
 class TestBan:

@@ -67,3 +67,12 @@ class TestRun:
             proc.returncode,
             proc.stderr,
         )
+
+    def test_short_api_key_stops_the_node_with_one_line(self) -> None:
+        """A CHAT_API_KEY under 32 characters is refused at start: exit 2, one line."""
+        proc = _cli("run", "--api-key", "k" * 31)
+        assert 2 == proc.returncode
+        assert [
+            "chat-service: CHAT_API_KEY must be at least 32 characters, got 31: use a long "
+            "random secret (e.g. openssl rand -hex 32)"
+        ] == proc.stderr.splitlines()

@@ -1,13 +1,14 @@
 -- Kick or ban: remove a user from the room at once (every seat, on every node) and tell
 -- the nodes (a `kicked` event) before the others see it leave; a ban is recorded first,
 -- in the same step, so no join can slip in between.
--- KEYS: presence keys (6), bans, subs, then each registered node's connections here
+-- KEYS: presence keys (6), bans, subs, kicks, then each registered node's connections
 -- ARGV: room, 'name'|'user', name key or user, ts, until ('-2': a kick; '-1': until
 --       unban), sub JSON ('' = look it up), ban record tail (wire.ban_tail), kicked JSON
 -- Returns {} when nobody is found (nothing changed), else {user, name_json or '', 0|1}.
 local K = KEYS
 local room, by, target, ts, till = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local sub_json, tail, kicked = ARGV[6], ARGV[7], ARGV[8]
+local KICK_RECORD_MS = 600000
 
 local user, name_json
 if by == 'name' then
@@ -30,14 +31,23 @@ if till ~= '-2' then
 end
 if not name_json then return {user, '', 0} end
 
-for i = 9, #K do
+local sids = {}
+for i = 10, #K do
   local conns = redis.call('HGETALL', K[i])
   for j = 1, #conns, 2 do
-    if conns[j + 1] == user then redis.call('HDEL', K[i], conns[j]) end
+    if conns[j + 1] == user then
+      redis.call('HDEL', K[i], conns[j])
+      table.insert(sids, '"' .. conns[j] .. '"')  -- Socket.IO ids: URL-safe, no escaping
+    end
   end
 end
+local control = '{"user":"' .. user .. '","sids":[' .. table.concat(sids, ',')
+  .. '],"event":' .. kicked .. '}'
+-- Kept a while for a node that misses the event (its feed was down): it finds its
+-- connections' seats gone and tells them this (see ModerationService.resubscribed).
+redis.call('HSET', K[9], user, control)
+redis.call('PEXPIRE', K[9], KICK_RECORD_MS)
 local epoch = redis.call('HGET', K[1], 'epoch') or ''
-redis.call(PUBLISH, K[6],
-  'kicked\n' .. epoch .. '\n0\n\n{"user":"' .. user .. '","event":' .. kicked .. '}')
+redis.call(PUBLISH, K[6], 'kicked\n' .. epoch .. '\n0\n\n' .. control)
 remove_user(K, room, user, ts, '')
 return {user, name_json, 1}

@@ -177,6 +177,7 @@ describe("what is shown around messages", () => {
 
   test("reply quotes, long messages, removal texts", () => {
     assert.equal(snippet(msg(1, { text: "\n  first line  \nsecond" })), "first line");
+    assert.equal(snippet(msg(1, { text: "> **PR 42** is _ready_ `now`" })), "PR 42 is ready now");
     assert.equal(snippet(msg(1, { text: "x".repeat(100) })), `${"x".repeat(80)}…`);
     assert.equal(snippet(msg(1, { deleted: true, text: "" })), "message deleted");
     assert.equal(snippet(null), "an earlier message");

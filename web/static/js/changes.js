@@ -1,6 +1,7 @@
 // Pure helpers of what version 3 shows around a message: reactions, "Seen by", reply
 // quotes, long messages, the message Up arrow edits, moderation texts. No DOM, no I/O.
 
+import { parseMessage, plainText } from "./format.js";
 import { sameName } from "./names.js";
 import { codePointLength } from "./text.js";
 
@@ -45,11 +46,12 @@ export function seenByLabel(names) {
   return `Seen by ${names.slice(0, SEEN_NAMES).join(", ")} and ${rest} other${rest === 1 ? "" : "s"}`;
 }
 
-/** The first line of a message, shortened, for a reply's quote. */
+/** The first line of a message as it reads (no formatting marks), shortened. */
 export function snippet(message) {
   if (!message) return "an earlier message";
   if (message.deleted) return "message deleted";
-  const line = message.text.split("\n").find((l) => l.trim()) ?? "";
+  const shown = plainText(parseMessage(message.text));
+  const line = shown.split("\n").find((l) => l.trim()) ?? "";
   const chars = Array.from(line.trim());
   return chars.length > SNIPPET_CHARS ? `${chars.slice(0, SNIPPET_CHARS).join("")}…` : chars.join("");
 }

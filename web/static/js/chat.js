@@ -342,7 +342,7 @@ async function start() {
   setInterval(probeService, PROBE_MS);
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden) {
-      rooms.pageShown();
+      rooms.attention.pageShown();
       edits.seen();
     }
   });

@@ -19,7 +19,8 @@ import { Status } from "./store.js";
 export function wireFeatures({ store, view, rooms, limits, storage, socket, allowedRooms }) {
   const edits = new EditController({ store, view, rooms, limits });
   rooms.edits = edits;
-  rooms.alerts = new Alerts(storage);
+  rooms.attention.alerts = new Alerts(storage);
+  rooms.attention.onShown = () => edits.seen();
 
   /** Opens a room of the page, joining it first if it is new or was left by force. */
   const openRoom = (room) => {

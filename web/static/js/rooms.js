@@ -3,7 +3,7 @@
 
 import { removalText } from "./changes.js";
 import { formatFull } from "./dates.js";
-import { mentions, sameName } from "./names.js";
+import { Attention } from "./attention.js";
 import { firstJoinInTab, saveName } from "./prefs.js";
 import { errorText, replyErrorText, request } from "./rpc.js";
 import { NAME_RETRY_MS, JoinRetries } from "./retries.js";
@@ -32,10 +32,9 @@ export class RoomController {
     this.limits = limits;
     this.socket = null; // set once chat.js has connected
     this.retries = new JoinRetries();
-    this.awayUnread = 0; // messages shown in the active room while the page was hidden
+    this.attention = new Attention({ store, view }); // unread, mentions, alerts
     this.moderator = false; // identity on and the token's roles hold "moderator"
     this.edits = null; // edits.js: updates, read positions, older history (set by chat.js)
-    this.alerts = null; // alerts.js: notifications and sounds (set by chat.js)
     this.onForbidden = () => {}; // opens the room browser (set by chat.js)
   }
 
@@ -72,7 +71,7 @@ export class RoomController {
     if (!this.store.get(room)) return;
     if (this.typing.room !== null && this.typing.room !== room) this.typing.stop();
     const returning = this.store.active !== room;
-    if (returning) this.awayUnread = 0;
+    if (returning) this.attention.switched();
     const unread = this.store.get(room).unread;
     const state = this.store.setActive(room);
     state.mentionCount = 0;
@@ -137,40 +136,7 @@ export class RoomController {
   showEntries(state, entries, countUnread) {
     const own = this.nameFor(state);
     for (const entry of entries) this.view.appendMessage(state.room, entry, own);
-    if (countUnread) this.#alert(state, entries);
-    if (countUnread && state.room === this.store.active && globalThis.document?.hidden) {
-      // Shown, but not seen: the reader is in another tab or window.
-      this.awayUnread += entries.length;
-      this.view.setTotalUnread(this.store.totalUnread() + this.awayUnread);
-    }
-    if (countUnread && this.store.addUnread(state.room, entries.length) > 0) {
-      this.view.setUnread(state.room, state.unread);
-      this.view.setTotalUnread(this.store.totalUnread());
-    }
-  }
-
-  /** Mentions counted beside the room, and the alerts the user asked for. */
-  #alert(state, entries) {
-    const own = this.nameFor(state);
-    const fromOthers = entries.map((e) => e.message).filter((m) => !sameName(m.name, own) && !m.deleted);
-    const unseen = state.room !== this.store.active || globalThis.document?.hidden;
-    for (const message of fromOthers) {
-      const mentioned = mentions(message.text, own);
-      if (mentioned && state.room !== this.store.active) {
-        state.mentionCount = (state.mentionCount ?? 0) + 1;
-        this.view.setMentions(state.room, state.mentionCount);
-      }
-      if (unseen) this.alerts?.message(message, mentioned);
-    }
-    this.edits?.seen();
-  }
-
-  /** The page is seen again: mark where the messages that came meanwhile begin. */
-  pageShown() {
-    if (this.awayUnread === 0 || this.store.active === null) return;
-    this.view.markUnread(this.store.active, this.awayUnread);
-    this.awayUnread = 0;
-    this.view.setTotalUnread(this.store.totalUnread());
+    if (countUnread) this.attention.shown(state, entries, own);
   }
 
   notice(state, text, kind, ts) {
@@ -273,7 +239,7 @@ export class RoomController {
     this.showEntries(state, shown, rejoin);
     for (const message of updates) this.edits?.showUpdate(state, message);
     // 0 is "never read here": a first visit shows the history, not 50 "new" messages.
-    if (!rejoin && Number.isInteger(reply.last_read) && reply.last_read > 0) this.#unreadFromServer(state);
+    if (!rejoin && Number.isInteger(reply.last_read) && reply.last_read > 0) this.attention.fromReadPosition(state, this.nameFor(state));
     if (!rejoin && firstJoinInTab(state.room, state.name)) {
       this.notice(state, `You joined #${state.room} as ${state.name}.`, "self");
     }
@@ -284,18 +250,6 @@ export class RoomController {
     this.edits?.fillPane(state);
     this.edits?.seen();
     this.sender?.pump(state.room);
-  }
-
-  /** A first join: unread counts and the divider start from the server's read position. */
-  #unreadFromServer(state) {
-    const count = state.unreadCount(this.nameFor(state));
-    if (state.room === this.store.active) {
-      if (count > 0) this.view.markUnread(state.room, count);
-      return;
-    }
-    state.unread = count;
-    this.view.setUnread(state.room, count);
-    this.view.setTotalUnread(this.store.totalUnread());
   }
 
   /** Kicked or banned (the `kicked` event, or a join answered `banned`): say why, stop. */

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterable
@@ -26,6 +27,8 @@ WAIT_MS = 10_000  # the longest any single page condition may take, unless a tes
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 DOCS_SHOTS = ROOT / "docs" / "screenshots"
+AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
+BLOCKING = ("serious", "critical")
 
 
 def unique_room(prefix: str) -> str:
@@ -180,3 +183,23 @@ async def metric(node_url: str, name: str) -> float:
     if match is None:
         raise KeyError(f"{name} not in {node_url}/metrics")
     return float(match.group(1))
+
+
+async def violations(page: Page) -> list[str]:
+    """axe-core's serious and critical findings, one line each, light then dark."""
+    if not await page.evaluate("() => typeof window.axe === 'object'"):
+        await page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+    found: list[str] = []
+    for scheme in ("light", "dark"):
+        await page.emulate_media(color_scheme=scheme)
+        result = await page.evaluate(
+            "() => axe.run(document, {resultTypes: ['violations']})"
+            ".then(r => r.violations.map(v => ({id: v.id, impact: v.impact,"
+            " nodes: v.nodes.map(n => n.target.join(' '))})))"
+        )
+        found += [
+            f"{scheme}: {v['id']} ({v['impact']}) at {json.dumps(v['nodes'][:3])}"
+            for v in result
+            if v["impact"] in BLOCKING
+        ]
+    return found

@@ -2,41 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 
 from chat_tools.procs import Node, RedisServer
 
-from .support import ROOT, WAIT_MS, Pages, messages, pending, unique_room, wait_joined
+from .support import WAIT_MS, Pages, messages, pending, unique_room, violations, wait_joined
 
 pytestmark = pytest.mark.browser
 Pair = tuple[RedisServer, list[Node]]
-AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
-BLOCKING = ("serious", "critical")
-
-
-async def violations(page: Page) -> list[str]:
-    """axe-core's serious and critical findings, one line each, light then dark."""
-    if not await page.evaluate("() => typeof window.axe === 'object'"):
-        await page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
-    found: list[str] = []
-    for scheme in ("light", "dark"):
-        await page.emulate_media(color_scheme=scheme)
-        result = await page.evaluate(
-            "() => axe.run(document, {resultTypes: ['violations']})"
-            ".then(r => r.violations.map(v => ({id: v.id, impact: v.impact,"
-            " nodes: v.nodes.map(n => n.target.join(' '))})))"
-        )
-        found += [
-            f"{scheme}: {v['id']} ({v['impact']}) at {json.dumps(v['nodes'][:3])}"
-            for v in result
-            if v["impact"] in BLOCKING
-        ]
-    return found
 
 
 async def test_landing_page_has_no_serious_violation(pair: Pair, pages: Pages) -> None:
@@ -79,6 +56,43 @@ async def test_chat_page_has_no_serious_violation(
     await expect(pending(page, room).locator("[data-retry]")).to_have_count(1)
     await page.locator("#text").fill("x" * 1995)
     await expect(page.locator("#text-counter")).to_be_visible()
+    assert [] == await violations(page)
+    assert [] == pages.unexpected_errors()
+
+
+async def test_chat_page_features_have_no_serious_violation(
+    pair: Pair, pages: Pages, clients: Callable[..., Any]
+) -> None:
+    """Formatting, mentions, avatars, a collapsed message, actions, the picker, the room
+    browser, alerts and mention completion, light and dark."""
+    _, (node, _) = pair
+    room = unique_room("axe")
+    other = await clients(node.url, "other")
+    assert (await other.call("join", {"room": room, "name": "bo"}))["ok"]
+    texts = [
+        "**bold** _italic_ `code` https://example.com/ and @ally",
+        "> a quote\n```\ncode block\n```",
+        "\n".join(f"line {i}" for i in range(30)),
+    ]
+    for text in texts:
+        assert (await other.call("send_message", {"room": room, "text": text}))["ok"]
+    page = await pages.open(f"{node.url}/rooms/{room}?name=ally", bypass_csp=True)
+    await wait_joined(page, room)
+    await expect(messages(page, room)).to_have_count(3, timeout=WAIT_MS)
+    await expect(page.locator("[data-more]")).to_have_count(1)
+    await page.locator("#room-browser summary").click()
+    await expect(page.locator("#room-browser-list [data-browse-room]")).not_to_have_count(
+        0, timeout=WAIT_MS
+    )
+    first = messages(page, room).first
+    await first.hover()
+    await first.locator('[data-action="reply"]').click()
+    await expect(page.locator("#composer-context")).to_be_visible()
+    await first.hover()
+    await first.locator('[data-action="react"]').click()
+    await expect(first.locator("[data-emoji]")).to_have_count(8)
+    await page.locator("#text").press_sequentially("hi @b")
+    await expect(page.locator("#mention-options [data-mention-option]")).to_have_count(1)
     assert [] == await violations(page)
     assert [] == pages.unexpected_errors()
 

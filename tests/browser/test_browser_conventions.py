@@ -85,7 +85,7 @@ async def test_unread_divider_when_coming_back(
     await wait_joined(page, second)
     for i in range(3):
         assert (await other.call("send_message", {"room": first, "text": f"unseen {i}"}))["ok"]
-    await expect(tab(page, first).locator(".badge")).to_have_attribute(
+    await expect(tab(page, first).locator(".badge[data-unread]")).to_have_attribute(
         "data-unread", "3", timeout=WAIT_MS
     )
 

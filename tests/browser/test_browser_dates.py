@@ -45,7 +45,7 @@ async def test_today_yesterday_then_dates(
         reply = await writer.call("send_message", {"room": room, "text": text})
         assert reply["ok"]
     sent = datetime.fromtimestamp(reply["message"]["ts"] / 1000, UTC)
-    clock = f"{sent:%H}:{sent:%M}"
+    clock = f"{sent.hour}:{sent:%M}"  # en-GB with hour "numeric": 1:05, not 01:05
 
     same_day = await open_at(pages, node.url, room, "ada", sent + timedelta(seconds=30), "en-GB")
     assert ["Today"] == await separators(same_day, room)

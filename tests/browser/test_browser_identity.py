@@ -131,6 +131,12 @@ async def test_rooms_outside_the_token_and_taken_names(
     await expect(alice.locator("#error")).to_contain_text("not allowed", timeout=WAIT_MS)
     await expect(tab(alice, "secret")).to_have_count(0)
     await expect(tab(alice, "lobby")).to_have_attribute("data-status", "joined")
+    # The way out: the rooms this person may join, from the token and the active rooms.
+    await alice.get_by_role("button", name="See rooms you may join").click()
+    await expect(alice.locator("#room-browser")).to_have_attribute("open", "")
+    allowed = alice.locator('#room-browser-list [data-browse-room="support"]')
+    await allowed.get_by_role("button", name="Join #support").click()
+    await wait_joined(alice, "support")
 
     impostor = await pages.open(pair.app.url + "/")
     await impostor.get_by_label("Your name").fill("alice")
@@ -139,8 +145,9 @@ async def test_rooms_outside_the_token_and_taken_names(
     await expect(impostor.locator("#error")).to_contain_text(
         "another user there is called alice", timeout=WAIT_MS
     )
+    await expect(impostor.locator("#error")).to_contain_text("only it can give you a distinct one")
     await expect(impostor.locator("#name-form")).to_be_hidden()
-    await expect(alice.locator("#members [data-member]")).to_have_count(1)
+    await expect(alice.locator("#members [data-member]")).to_have_count(1, timeout=WAIT_MS)
     assert [] == pages.unexpected_errors()
 
 
@@ -185,3 +192,43 @@ async def test_without_a_token_url_expiry_signs_the_page_out(
     await expect(stranger.locator("#connection-label")).to_have_text("Signed out")
     await expect(stranger.locator("#name-form")).to_be_hidden()
     assert [] == pages.unexpected_errors()
+
+
+async def test_a_link_for_another_account_does_not_switch_the_tab(
+    embedded: Callable[..., Embedded], pages: Pages
+) -> None:
+    """A #token= link for Bob opened in Alice's tab keeps Alice until she chooses to switch."""
+    pair = embedded()
+    alice = await log_in(pages, pair.app.url, "Alice")
+    bob = await log_in(pages, pair.app.url, "Bob")
+    bob_token = await stored_token(bob)
+    assert bob_token is not None
+
+    await alice.goto(f"{pair.chat.url}/rooms/support#token={bob_token}")
+    await wait_joined(alice, "support")
+    assert "token=" not in alice.url
+    await expect(alice.locator("#whoami")).to_have_text("Signed in as Alice")
+    await expect(alice.locator("#error")).to_contain_text(
+        "This link would sign you in as Bob; you are still signed in as Alice."
+    )
+    await expect(alice.locator('#members [data-member="Alice"]')).to_have_count(1)
+
+    await alice.get_by_role("button", name="Switch to Bob").click()
+    await expect(alice.locator("#whoami")).to_have_text("Signed in as Bob", timeout=WAIT_MS)
+    await wait_joined(alice, "support")
+    assert [] == pages.unexpected_errors()
+
+
+async def test_signed_out_links_back_to_the_application(
+    embedded: Callable[..., Embedded], pages: Pages
+) -> None:
+    """With a token URL known, "Signed out" offers a link to the application."""
+    pair = embedded()
+    stranger = await pages.open(f"{pair.chat.url}/rooms/lobby")
+    await expect(stranger.locator("#connection-label")).to_have_text("Signed out", timeout=WAIT_MS)
+    link = stranger.get_by_role("link", name="Open the application")
+    await expect(link).to_have_attribute("href", pair.app.url + "/")
+    await link.click()
+    await expect(stranger.get_by_label("Your name")).to_be_visible(timeout=WAIT_MS)
+    # The page asked the token URL first; the application answered 401 (nobody logged in).
+    assert [] == pages.unexpected_errors([r"status of 401"])

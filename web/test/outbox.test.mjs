@@ -8,7 +8,7 @@ import { describe, test } from "node:test";
 import { CLIENT_ID_RE, KEY_RE, KEY_STORAGE, loadKey, newClientId, randomToken } from "../static/js/identity.js";
 import { Delivery, OUTBOX_KEY, Outbox, isTransient, pendingText, waitReason } from "../static/js/outbox.js";
 import { Sender } from "../static/js/sender.js";
-import { ChatStore } from "../static/js/store.js";
+import { ChatStore } from "../static/js/chatstore.js";
 
 const T0 = 1_700_000_000_000;
 

@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
 import { errorText, replyErrorText, request } from "../static/js/rpc.js";
+import { ChatStore } from "../static/js/chatstore.js";
 import {
-  ChatStore,
   GROUP_WINDOW_MS,
   RoomState,
   Status,

@@ -74,8 +74,8 @@ function fetchReturning(...responses) {
 }
 
 describe("decodeClaims", () => {
-  test("reads sub, name (UTF-8), exp and the string rooms", () => {
-    assert.deepEqual(decodeClaims(jwt(ALICE)), { ...ALICE, rooms: ["lobby"] });
+  test("reads sub, name (UTF-8), exp, the string rooms and roles", () => {
+    assert.deepEqual(decodeClaims(jwt(ALICE)), { ...ALICE, rooms: ["lobby"], roles: [] });
   });
 
   test("rooms absent means no list", () => {
@@ -213,5 +213,42 @@ describe("pageTokens", () => {
     const tokens = pageTokens(body("on", "http://app/token"), fakeLocation(`#token=${jwt(ALICE)}`), fakeHistory(), storage);
     assert.equal(tokens.url, "http://app/token");
     assert.equal(storage.getItem(TOKEN_STORAGE), jwt(ALICE));
+  });
+
+  const MALLORY = { sub: "u-666", name: "Mallory", exp: NOW / 1000 + 600 };
+  const open = (storage, claims) =>
+    pageTokens(body("on"), fakeLocation(`#token=${jwt(claims)}`), fakeHistory(), storage, () => NOW);
+
+  test("a link for another user never replaces the tab's token: it is only offered", () => {
+    const storage = new MemoryStorage();
+    storage.setItem(TOKEN_STORAGE, jwt(ALICE));
+    const tokens = open(storage, MALLORY);
+    assert.equal(tokens.current(), jwt(ALICE));
+    assert.equal(tokens.offered, jwt(MALLORY));
+    assert.equal(tokens.switchToOffered(), true);
+    assert.equal(storage.getItem(TOKEN_STORAGE), jwt(MALLORY));
+    assert.equal(tokens.offered, null);
+  });
+
+  test("a link for the same user (a fresher token) is taken", () => {
+    const storage = new MemoryStorage();
+    storage.setItem(TOKEN_STORAGE, jwt(ALICE));
+    const fresher = { ...ALICE, exp: ALICE.exp + 60 };
+    const tokens = open(storage, fresher);
+    assert.equal(tokens.current(), jwt(fresher));
+    assert.equal(tokens.offered, null);
+  });
+
+  test("a tab whose token expired takes the link's token", () => {
+    const storage = new MemoryStorage();
+    storage.setItem(TOKEN_STORAGE, jwt({ ...ALICE, exp: NOW / 1000 - 1 }));
+    const tokens = open(storage, MALLORY);
+    assert.equal(tokens.current(), jwt(MALLORY));
+    assert.equal(tokens.offered, null);
+  });
+
+  test("roles come with the claims; anything but strings is dropped", () => {
+    assert.deepEqual(decodeClaims(jwt({ ...ALICE, roles: ["moderator", 3] })).roles, ["moderator"]);
+    assert.deepEqual(decodeClaims(jwt(ALICE)).roles, []);
   });
 });

@@ -1,21 +1,26 @@
 // The chat page: one Socket.IO connection for every room on the page. Room state and
 // de-duplication live in store.js, the DOM in view.js, room actions in rooms.js, the
-// outbox in outbox.js and sender.js, the forms in forms.js, the identity token (identity
-// on) in token.js; this module connects, routes socket events and keeps the connection
-// status truthful.
+// outbox in outbox.js and sender.js, the forms in forms.js, the signed-in user (identity
+// on) in session.js and token.js, version 3 changes, alerts, moderation and the room
+// browser in features.js; this module connects, routes socket events and keeps the
+// connection status truthful.
 
+import { ChatStore } from "./chatstore.js";
 import { byId } from "./dom.js";
+import { wireFeatures } from "./features.js";
 import { wireForms } from "./forms.js";
 import { loadKey, newClientId } from "./identity.js";
+import { sameName } from "./names.js";
 import { OUTBOX_KEY, Outbox } from "./outbox.js";
 import { loadName } from "./prefs.js";
 import { errorText, request, requestHooks } from "./rpc.js";
 import { RoomController } from "./rooms.js";
 import { Sender } from "./sender.js";
+import { Session } from "./session.js";
 import { AckWatch, ConnectionStatus } from "./status.js";
-import { ChatStore, Status, isMessage } from "./store.js";
+import { Status, isMessage } from "./store.js";
 import { checkName, checkRoom, checkText, textCounter } from "./text.js";
-import { decodeClaims, pageTokens } from "./token.js";
+import { pageTokens } from "./token.js";
 import { TypingNotifier } from "./typing.js";
 import { ChatView } from "./view.js";
 
@@ -35,8 +40,6 @@ function storage() {
 const body = document.body;
 // Identity on: null until start() has a token; the token's claims name the user.
 const tokens = pageTokens(body, location, history);
-let who = null;
-let isSignedOut = false;
 const limits = {
   maxText: Number.parseInt(body.dataset.maxText, 10) || 2000,
   maxName: Number.parseInt(body.dataset.maxName, 10) || 32,
@@ -53,6 +56,13 @@ const view = new ChatView({
     byId("text").focus();
   },
   failedText: (code) => `Not sent: ${errorText(code, limits)}`,
+  context: (room) => rooms.messageContext(room),
+  onOlder: (room) => {
+    const state = store.get(room);
+    if (state) edits.loadOlder(state);
+  },
+  onSeen: () => edits.seen(),
+  onModerate: (name) => moderation.open(name),
 });
 const typing = new TypingNotifier((room, isTyping) => {
   // Typing is a hint: a failure is not worth an error line.
@@ -67,9 +77,20 @@ const rooms = new RoomController({
 });
 let sender = null; // made by start(), once the user (and so the outbox) is known
 let socket = null;
+const { edits, moderation, completer } = wireFeatures({
+  store,
+  view,
+  rooms,
+  limits,
+  storage: storage(),
+  socket: () => (socket?.connected ? socket : null),
+  allowedRooms: () => session.who?.rooms ?? null,
+});
+const session = new Session({ tokens, body, store, rooms, view });
 
 function makeSender() {
   // One outbox per signed-in user: another account on this browser never sends them.
+  const { who } = session;
   const key = who === null ? OUTBOX_KEY : `${OUTBOX_KEY}.${who.sub}`;
   return new Sender({
     store,
@@ -84,19 +105,21 @@ function makeSender() {
   });
 }
 
-/** Identity on and no usable token: the user must come back through the application. */
-function signedOut(text) {
-  isSignedOut = true;
-  view.setConnection({ state: "disconnected", label: "Signed out" });
-  view.showError(text, "unauthorized");
-  view.setComposer(false, "Sign in to chat");
-}
-
 // ---- connection status ------------------------------------------------------------------
 
 function refreshStatus() {
-  if (isSignedOut) return; // "Signed out" stays until the page is opened again
-  view.setConnection(status.view(acks.overdue(Date.now())));
+  if (session.signedOut) return; // "Signed out" stays until the page is opened again
+  view.setConnection(status.view(acks.overdue(Date.now()), sender?.outbox.size ?? 0));
+}
+
+status.setOnline(globalThis.navigator?.onLine);
+for (const event of ["online", "offline"]) {
+  globalThis.addEventListener?.(event, () => {
+    status.setOnline(globalThis.navigator?.onLine);
+    refreshStatus();
+    // Back online: do not wait for socket.io's backoff to try again.
+    if (event === "online" && socket && !socket.connected && !session.signedOut) socket.connect();
+  });
 }
 
 // The tick re-checks overdue answers, so an answer that never comes shows as slow.
@@ -123,6 +146,10 @@ function sendMessage() {
   const state = store.activeRoom;
   if (!state) return;
   const raw = view.composerText;
+  if (edits.editing) {
+    edits.submitEdit(raw);
+    return;
+  }
   const check = checkText(raw, limits.maxText);
   if (check.empty) return;
   if (!check.ok) {
@@ -138,7 +165,7 @@ function sendMessage() {
   refreshCounter();
   if (view.errorRoom === state.room && view.errorCode !== null) view.clearError();
   // Queued whatever the connection: the outbox sends it as soon as the room can take it.
-  sender.submit(state, check.text);
+  sender.submit(state, check.text, edits.takeReply(state.room));
   view.pane(state.room)?.scrollToBottom();
 }
 
@@ -185,6 +212,7 @@ function onMessage(message) {
   if (result === "duplicate") view.pane(state.room)?.tagClientId(message);
   if (result === "held" || result === "duplicate") return;
   rooms.showEntries(state, [result], true);
+  if (sameName(message.name, rooms.nameFor(state))) edits.refreshSeenBy(state);
   if (state.room === store.active) rooms.refreshTyping();
 }
 
@@ -228,6 +256,7 @@ function connect() {
   });
   rooms.socket = socket;
   sender.socket = socket;
+  edits.socket = socket;
   socket.on("connect", () => {
     if (view.errorCode === "unauthorized") view.clearError();
     status.connected();
@@ -240,7 +269,7 @@ function connect() {
       tokens.forget();
       if (!tokens.url) {
         // Only the application can give a new token: retrying would fail the same way.
-        signedOut("Your sign-in has expired. Open the chat again from your application.");
+        session.signOut("Your sign-in has expired. Open the chat again from your application.");
         return;
       }
       view.showError(
@@ -263,21 +292,12 @@ function connect() {
   socket.on("user_joined", (payload) => onMembership(payload, true));
   socket.on("user_left", (payload) => onMembership(payload, false));
   socket.on("typing", onTyping);
-}
-
-/** Identity on: the token's user, or null (then the page says how to sign in). */
-async function signIn() {
-  who = decodeClaims(await tokens.get());
-  if (who === null) {
-    signedOut("Open this chat from your application to sign in.");
-    return false;
-  }
-  store.defaultName = who.name;
-  rooms.fixedName = who.name;
-  const whoami = byId("whoami");
-  whoami.textContent = `Signed in as ${who.name}`;
-  whoami.hidden = false;
-  return true;
+  socket.on("message_updated", (message) => edits.onUpdated(message));
+  socket.on("read", (payload) => edits.onRead(payload));
+  socket.on("kicked", (payload) => {
+    const state = roomOf(payload);
+    if (state) rooms.removed(state, payload);
+  });
 }
 
 function pickName() {
@@ -294,10 +314,10 @@ async function start() {
   let urlName = "";
   let fromUrl = null;
   if (tokens === null) ({ urlName, fromUrl } = pickName());
-  else if (!(await signIn())) return;
+  else if (!(await session.signIn())) return;
   sender = makeSender();
   rooms.sender = sender;
-  wireForms({ store, view, rooms, typing, limits, onSend: sendMessage, onInput: refreshCounter });
+  wireForms({ store, view, rooms, typing, limits, edits, completer, onSend: sendMessage, onInput: refreshCounter });
   const first = checkRoom(body.dataset.room);
   if (first.ok) {
     const state = rooms.addRoom(first.room);
@@ -321,7 +341,10 @@ async function start() {
   }, TICK_MS);
   setInterval(probeService, PROBE_MS);
   document.addEventListener("visibilitychange", () => {
-    if (!document.hidden) rooms.pageShown();
+    if (!document.hidden) {
+      rooms.attention.pageShown();
+      edits.seen();
+    }
   });
   setInterval(() => view.relabelDays(), DAY_LABEL_MS);
 }

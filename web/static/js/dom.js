@@ -1,6 +1,8 @@
 // Safe DOM building: every piece of user data goes in through textContent or a text
 // node, never through HTML parsing. Links are built only from checked http(s) URLs.
 
+import { parseMessage } from "./format.js";
+import { sameName } from "./names.js";
 import { safeHref, splitLinks } from "./text.js";
 
 // Attributes that could run code or load something if fed user data.
@@ -47,6 +49,51 @@ export function richText(text) {
     fragment.append(
       part.kind === "link" ? externalLink(part.text, part.href) : document.createTextNode(part.text),
     );
+  }
+  return fragment;
+}
+
+function inlineNodes(parts, ownName) {
+  return parts.map((part) => {
+    switch (part.kind) {
+      case "bold":
+        return h("strong", {}, ...inlineNodes(part.children, ownName));
+      case "italic":
+        return h("em", {}, ...inlineNodes(part.children, ownName));
+      case "code":
+        return h("code", { text: part.text });
+      case "link":
+        return externalLink(part.text, part.href);
+      case "mention": {
+        const own = sameName(part.name, ownName);
+        return h("span", {
+          className: own ? "mention mention-own" : "mention",
+          text: part.text,
+          data: { mentionName: part.name },
+        });
+      }
+      default:
+        return document.createTextNode(part.text);
+    }
+  });
+}
+
+/**
+ * Message text with its formatting (format.js) as elements and text nodes; `names` are
+ * the names an @mention may name, `ownName` the reader's (highlighted more strongly).
+ */
+export function formattedText(text, names = [], ownName = "") {
+  const fragment = document.createDocumentFragment();
+  for (const block of parseMessage(text, names)) {
+    if (block.kind === "code") {
+      const code = h("code", { text: block.text });
+      if (block.lang) code.dataset.lang = block.lang;
+      fragment.append(h("pre", { className: "msg-code" }, code));
+    } else if (block.kind === "quote") {
+      fragment.append(h("blockquote", { className: "msg-quote-block" }, ...inlineNodes(block.inline, ownName)));
+    } else {
+      fragment.append(h("p", { className: "msg-para" }, ...inlineNodes(block.inline, ownName)));
+    }
   }
   return fragment;
 }

@@ -5,7 +5,7 @@ import { byId, setFieldError } from "./dom.js";
 import { Status } from "./store.js";
 import { checkName, checkRoom } from "./text.js";
 
-function wireComposer({ store, view, typing, onSend, onInput }) {
+function wireComposer({ store, view, typing, onSend, onInput, edits, completer }) {
   const composer = byId("composer");
   const textBox = byId("text");
   composer.addEventListener("submit", (event) => {
@@ -13,13 +13,29 @@ function wireComposer({ store, view, typing, onSend, onInput }) {
     onSend();
   });
   textBox.addEventListener("keydown", (event) => {
-    if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+    if (event.isComposing) return;
+    if (completer?.key(event)) {
+      event.preventDefault();
+      return;
+    }
+    if (event.key === "Escape" && edits?.mode) {
+      event.preventDefault();
+      edits.cancel();
+      return;
+    }
+    // Up arrow in an empty box edits the user's last message, as chat apps do.
+    if (event.key === "ArrowUp" && textBox.value === "" && edits?.editLast()) {
+      event.preventDefault();
+      return;
+    }
+    if (event.key !== "Enter" || event.shiftKey) return;
     event.preventDefault();
     composer.requestSubmit();
   });
   textBox.addEventListener("input", () => {
     view.fitComposer();
     onInput();
+    completer?.update();
     const state = store.activeRoom;
     if (state?.joined) typing.input(state.room, textBox.value.trim() !== "");
   });

@@ -80,9 +80,10 @@ export class Outbox {
     }
   }
 
-  /** A message just typed; it is saved before anything is sent. */
-  add(room, text, clientId, now) {
+  /** A message just typed (`replyTo`: the id it answers); saved before anything is sent. */
+  add(room, text, clientId, now, replyTo = null) {
     const entry = { clientId, room, text, createdAt: now, state: Delivery.QUEUED, error: null };
+    if (Number.isInteger(replyTo)) entry.replyTo = replyTo;
     this.entries.set(clientId, entry);
     this.#save({ put: entry });
     return entry;

@@ -1,17 +1,15 @@
 // The rooms of the chat page: adding, showing, joining (with retries), leaving. It keeps
 // store.js (state) and view.js (DOM) in step; chat.js feeds it socket events and input.
 
-import { saveName } from "./prefs.js";
+import { removalText } from "./changes.js";
+import { formatFull } from "./dates.js";
+import { Attention } from "./attention.js";
+import { firstJoinInTab, saveName } from "./prefs.js";
 import { errorText, replyErrorText, request } from "./rpc.js";
+import { NAME_RETRY_MS, JoinRetries } from "./retries.js";
 import { Status } from "./store.js";
 import { typingLabel } from "./text.js";
 
-const RETRY_FIRST_MS = 1000;
-const RETRY_MAX_MS = 15000;
-// Without a shared key (storage refused) a dead node's names are freed only within
-// CHAT_NODE_TIMEOUT, so a rejoin may meet its own old name for a while.
-const NAME_RELEASE_WAIT_MS = 20000;
-const NAME_RETRY_MS = 2000;
 
 const PLACEHOLDER = {
   [Status.NEW]: (room) => `Message #${room}`,
@@ -20,6 +18,7 @@ const PLACEHOLDER = {
   [Status.OFFLINE]: (room) => `Message #${room} (sent once reconnected)`,
   [Status.NEEDS_NAME]: () => "Choose a name first",
   [Status.FAILED]: (room) => `Message #${room} (sent once the room is joined)`,
+  [Status.REMOVED]: (room) => `You are no longer in #${room}`,
 };
 
 export class RoomController {
@@ -32,8 +31,24 @@ export class RoomController {
     this.typing = typing;
     this.limits = limits;
     this.socket = null; // set once chat.js has connected
-    this.retries = new Map(); // room -> {timer, delay, nameWaitUntil}
-    this.awayUnread = 0; // messages shown in the active room while the page was hidden
+    this.retries = new JoinRetries();
+    this.attention = new Attention({ store, view }); // unread, mentions, alerts
+    this.moderator = false; // identity on and the token's roles hold "moderator"
+    this.edits = null; // edits.js: updates, read positions, older history (set by chat.js)
+    this.onForbidden = () => {}; // opens the room browser (set by chat.js)
+  }
+
+  /** What a message element needs to know of the reader in `room`. */
+  messageContext(room) {
+    const state = this.store.get(room);
+    const ownName = state ? this.nameFor(state) : "";
+    const names = state ? [...state.members, ...state.senders(), ownName].filter(Boolean) : [];
+    return {
+      ownName,
+      names,
+      moderator: this.moderator,
+      lookup: (id) => state?.message(id) ?? null,
+    };
   }
 
   nameFor(state) {
@@ -56,17 +71,32 @@ export class RoomController {
     if (!this.store.get(room)) return;
     if (this.typing.room !== null && this.typing.room !== room) this.typing.stop();
     const returning = this.store.active !== room;
-    if (returning) this.awayUnread = 0;
+    if (returning) this.attention.switched();
     const unread = this.store.get(room).unread;
-    this.store.setActive(room);
+    const state = this.store.setActive(room);
+    state.mentionCount = 0;
+    if (this.edits?.mode && this.edits.mode.room !== room) this.edits.cancel(); // reply or edit stays in its room
     this.view.setUnread(room, 0);
+    this.view.setMentions(room, 0);
     this.view.showRoom(room);
     if (returning) this.view.markUnread(room, unread);
     this.refreshActive();
+    this.followAddress();
+    this.edits?.seen();
+  }
+
+  /** The address names the active room and, identity off, the name in use there. */
+  followAddress() {
+    const state = this.store.activeRoom;
+    if (!state) return;
     try {
-      history.replaceState(null, "", `/rooms/${encodeURIComponent(room)}${location.search}`);
+      const query = new URLSearchParams(globalThis.location.search);
+      if (this.fixedName === null && state.name) query.set("name", state.name);
+      const search = query.toString();
+      const url = `/rooms/${encodeURIComponent(state.room)}${search ? `?${search}` : ""}`;
+      globalThis.history.replaceState(null, "", url);
     } catch {
-      // Only a page opened from a file refuses this; the address is a nicety.
+      // A page opened from a file (or a test without one) has no address to follow.
     }
   }
 
@@ -87,9 +117,10 @@ export class RoomController {
       view.setComposer(false, "Join a room to chat");
       return;
     }
-    view.renderMembers(state.members, this.nameFor(state));
+    view.renderMembers(state.members, this.nameFor(state), this.moderator);
     this.refreshTyping();
-    view.setComposer(state.status !== Status.NEEDS_NAME, PLACEHOLDER[state.status](state.room));
+    const canType = state.status !== Status.NEEDS_NAME && state.status !== Status.REMOVED;
+    view.setComposer(canType, PLACEHOLDER[state.status](state.room));
     if (state.status === Status.NEEDS_NAME) {
       view.showNameForm(state.room, { value: store.defaultName, focus: false });
     } else {
@@ -103,24 +134,9 @@ export class RoomController {
   }
 
   showEntries(state, entries, countUnread) {
-    for (const entry of entries) this.view.appendMessage(state.room, entry, this.nameFor(state));
-    if (countUnread && state.room === this.store.active && globalThis.document?.hidden) {
-      // Shown, but not seen: the reader is in another tab or window.
-      this.awayUnread += entries.length;
-      this.view.setTotalUnread(this.store.totalUnread() + this.awayUnread);
-    }
-    if (countUnread && this.store.addUnread(state.room, entries.length) > 0) {
-      this.view.setUnread(state.room, state.unread);
-      this.view.setTotalUnread(this.store.totalUnread());
-    }
-  }
-
-  /** The page is seen again: mark where the messages that came meanwhile begin. */
-  pageShown() {
-    if (this.awayUnread === 0 || this.store.active === null) return;
-    this.view.markUnread(this.store.active, this.awayUnread);
-    this.awayUnread = 0;
-    this.view.setTotalUnread(this.store.totalUnread());
+    const own = this.nameFor(state);
+    for (const entry of entries) this.view.appendMessage(state.room, entry, own);
+    if (countUnread) this.attention.shown(state, entries, own);
   }
 
   notice(state, text, kind, ts) {
@@ -129,7 +145,7 @@ export class RoomController {
   }
 
   forgetRoom(room) {
-    this.#clearRetry(room, { forget: true });
+    this.retries.clear(room, { forget: true });
     this.sender?.forgetRoom(room);
     if (this.typing.room === room) this.typing.reset();
     const wasActive = this.store.active === room;
@@ -146,7 +162,7 @@ export class RoomController {
 
   /** Joins (or rejoins, with `since`) one room; failures decide what happens next. */
   async joinRoom(state) {
-    this.#clearRetry(state.room);
+    this.retries.clear(state.room);
     const name = this.nameFor(state);
     if (!name) {
       this.askForName(state, "");
@@ -171,7 +187,7 @@ export class RoomController {
   /** Rejoins every room that has a name, as after (re)connecting. */
   joinAll() {
     for (const state of this.store.rooms.values()) {
-      if (state.status !== Status.NEEDS_NAME) this.joinRoom(state);
+      if (state.status !== Status.NEEDS_NAME && state.status !== Status.REMOVED) this.joinRoom(state);
     }
   }
 
@@ -186,7 +202,8 @@ export class RoomController {
   dropAll() {
     this.typing.reset();
     for (const state of this.store.rooms.values()) {
-      this.#clearRetry(state.room);
+      this.retries.clear(state.room);
+      if (state.status === Status.REMOVED) continue;
       state.goOffline();
       this.view.setRoomStatus(state.room, state.status);
     }
@@ -205,8 +222,8 @@ export class RoomController {
   }
 
   #onJoined(state, reply) {
-    const { shown, missed, rejoin, reset } = state.completeJoin(reply);
-    this.retries.delete(state.room);
+    const { shown, missed, rejoin, reset, updates } = state.completeJoin(reply);
+    this.retries.reset(state.room);
     if (this.fixedName === null) saveName(state.name);
     if (!this.store.defaultName) this.store.defaultName = state.name;
     if (reset) {
@@ -220,10 +237,39 @@ export class RoomController {
       this.notice(state, `${what} sent while you were away and ${missed === 1 ? "is" : "are"} no longer kept.`, "gap");
     }
     this.showEntries(state, shown, rejoin);
-    if (!rejoin) this.notice(state, `You joined #${state.room} as ${state.name}.`, "self");
+    for (const message of updates) this.edits?.showUpdate(state, message);
+    // 0 is "never read here": a first visit shows the history, not 50 "new" messages.
+    if (!rejoin && Number.isInteger(reply.last_read) && reply.last_read > 0) this.attention.fromReadPosition(state, this.nameFor(state));
+    if (!rejoin && firstJoinInTab(state.room, state.name)) {
+      this.notice(state, `You joined #${state.room} as ${state.name}.`, "self");
+    }
     if (this.view.errorRoom === state.room) this.view.clearError();
     this.refreshRoom(state);
+    if (state.room === this.store.active) this.followAddress();
+    this.edits?.refreshSeenBy(state);
+    this.edits?.fillPane(state);
+    this.edits?.seen();
     this.sender?.pump(state.room);
+  }
+
+  /** Kicked or banned (the `kicked` event, or a join answered `banned`): say why, stop. */
+  removed(state, { by = null, reason = null, banned = false, until = null }) {
+    this.retries.clear(state.room);
+    this.sender?.forgetRoom(state.room);
+    state.goOffline();
+    state.status = Status.REMOVED;
+    state.members = [];
+    const text = removalText({ room: state.room, by, reason, banned, until }, formatFull);
+    this.notice(state, text, banned ? "banned" : "kicked", Date.now());
+    const action = banned ? null : { text: `Join #${state.room} again`, run: () => this.rejoinRemoved(state) };
+    this.view.showError(text, banned ? "banned" : "kicked", state.room, { action });
+    this.refreshRoom(state);
+  }
+
+  rejoinRemoved(state) {
+    if (this.store.get(state.room) !== state || state.status !== Status.REMOVED) return;
+    state.status = Status.NEW;
+    this.joinRoom(state);
   }
 
   #onJoinFailed(state, error) {
@@ -234,16 +280,23 @@ export class RoomController {
       return;
     }
     const nameRefused = error.code === "name_taken" || error.code === "invalid_name";
+    if (error.code === "banned") {
+      this.removed(state, { banned: true, until: error.until ?? null });
+      return;
+    }
     if (error.code === "forbidden") {
       this.forgetRoom(room);
-      this.view.showError(`Cannot join #${room}: ${replyErrorText(error, this.limits)}`, error.code);
+      const action = { text: "See rooms you may join", run: () => this.onForbidden() };
+      this.view.showError(`Cannot join #${room}: ${replyErrorText(error, this.limits)}`, error.code, null, { action });
       return;
     }
     if (nameRefused && this.fixedName !== null) {
       // The token's name is the only one this user has: wait for it to be free.
       const why =
         error.code === "name_taken"
-          ? `another user there is called ${this.fixedName}. Trying again…`
+          ? `another user there is called ${this.fixedName}. Your name comes from your ` +
+            "application, so only it can give you a distinct one: ask its administrator. " +
+            "Trying again meanwhile…"
           : replyErrorText(error, this.limits);
       state.status = Status.FAILED;
       this.refreshRoom(state);
@@ -272,40 +325,21 @@ export class RoomController {
 
   /** After a reconnect our old connection may still hold the name for a few seconds. */
   #waitForOldName(state) {
-    const retry = this.retries.get(state.room) ?? { timer: null, delay: RETRY_FIRST_MS };
-    this.retries.set(state.room, retry);
-    if (!retry.nameWaitUntil) {
-      retry.nameWaitUntil = Date.now() + NAME_RELEASE_WAIT_MS;
-      this.notice(state, "Rejoining: waiting for your previous connection to let go of your name…", "info");
-    }
-    if (Date.now() > retry.nameWaitUntil) return false;
+    const { first, expired } = this.retries.nameWait(state.room);
+    if (first) this.notice(state, "Rejoining: waiting for your previous connection to let go of your name…", "info");
+    if (expired) return false;
     state.status = Status.OFFLINE;
     this.refreshRoom(state);
     this.#scheduleRetry(state, NAME_RETRY_MS);
     return true;
   }
 
-  #clearRetry(room, { forget = false } = {}) {
-    const retry = this.retries.get(room);
-    if (!retry) return;
-    clearTimeout(retry.timer);
-    retry.timer = null;
-    if (forget) this.retries.delete(room);
-  }
-
   #scheduleRetry(state, delay = null) {
-    const retry = this.retries.get(state.room) ?? { timer: null, delay: RETRY_FIRST_MS / 2 };
-    clearTimeout(retry.timer);
-    retry.delay = delay ?? Math.min(retry.delay * 2, RETRY_MAX_MS);
-    const jittered = retry.delay * (0.8 + Math.random() * 0.4);
-    retry.timer = setTimeout(() => {
-      retry.timer = null;
+    const run = () => {
       const waiting = state.status === Status.FAILED || state.status === Status.OFFLINE;
-      if (this.store.get(state.room) === state && waiting && this.socket?.connected) {
-        this.joinRoom(state);
-      }
-    }, jittered);
-    this.retries.set(state.room, retry);
+      if (this.store.get(state.room) === state && waiting && this.socket?.connected) this.joinRoom(state);
+    };
+    this.retries.schedule(state.room, run, delay);
   }
 
   // ---- leaving -------------------------------------------------------------------------

@@ -17,6 +17,8 @@ const ERROR_TEXT = {
   unavailable: "The chat service is unavailable right now. Try again in a moment.",
   internal: "Something went wrong on the server. Try again.",
   forbidden: "Your account is not allowed in that room.",
+  not_found: "That message is no longer there: it was deleted or is too old.",
+  banned: "You are banned from that room.",
   unauthorized: "Your sign-in is not valid any more. Open the chat again from your application.",
 };
 
@@ -51,7 +53,11 @@ function normalise(reply) {
   const error = reply.error && typeof reply.error === "object" ? reply.error : {};
   const code = typeof error.code === "string" ? error.code : "internal";
   const message = typeof error.message === "string" ? error.message : "";
-  return failure(code, message);
+  const extra = {};
+  // `banned` says until when (ms, or null: until lifted); `rate_limited` how long to wait.
+  if ("until" in error && (error.until === null || Number.isInteger(error.until))) extra.until = error.until;
+  if (Number.isInteger(error.retry_after_ms)) extra.retryAfterMs = error.retry_after_ms;
+  return failure(code, message, extra);
 }
 
 /**

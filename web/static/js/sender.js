@@ -34,8 +34,8 @@ export class Sender {
   }
 
   /** Queues a typed message, shows it at once, and sends it if the room can take it. */
-  submit(state, text) {
-    const entry = this.outbox.add(state.room, text, this.newId(), Date.now());
+  submit(state, text, replyTo = null) {
+    const entry = this.outbox.add(state.room, text, this.newId(), Date.now(), replyTo);
     this.view.showPending(state.room, entry, this.nameFor(state));
     this.pump(state.room);
     return entry;
@@ -110,6 +110,7 @@ export class Sender {
         this.outbox.markSending(entry.clientId);
         this.#show(entry);
         const payload = { room, text: entry.text, client_id: entry.clientId };
+        if (Number.isInteger(entry.replyTo)) payload.reply_to = entry.replyTo;
         const reply = await request(socket, "send_message", payload);
         if (this.outbox.get(entry.clientId) === null) {
           // Its `message` event came first (or it was deleted); this reply adds nothing.

@@ -7,7 +7,6 @@ export const SLOW_MS = 3000;
 const LABEL = {
   connected: "Connected",
   unavailable: "Service unavailable",
-  disconnected: "Offline; retrying…",
 };
 
 export class ConnectionStatus {
@@ -15,6 +14,12 @@ export class ConnectionStatus {
     this.socket = "connecting"; // "connecting" | "connected" | "disconnected"
     this.everConnected = false;
     this.unavailable = false;
+    this.online = true; // navigator.onLine: false when the browser knows it has no network
+  }
+
+  /** The browser's online/offline events (and navigator.onLine at start). */
+  setOnline(online) {
+    this.online = online !== false;
   }
 
   connected() {
@@ -39,13 +44,22 @@ export class ConnectionStatus {
     }
   }
 
-  /** `{state, label, slow}`: `state` is the page hook's data-connection value. */
-  view(slow = false) {
+  /**
+   * `{state, label, slow}`: `state` is the page hook's data-connection value. The label
+   * says "Offline" only when the browser has no network, "Reconnecting…" while the
+   * service cannot be reached, and how many typed messages wait (`waiting`).
+   */
+  view(slow = false, waiting = 0) {
     let state = this.socket;
     if (state === "connected" && this.unavailable) state = "unavailable";
+    if (!this.online && state !== "connected") state = "disconnected";
     let label = LABEL[state] ?? (this.everConnected ? "Reconnecting…" : "Connecting…");
+    if (!this.online && state === "disconnected") label = "Offline";
     const isSlow = slow && (state === "connected" || state === "unavailable");
     if (isSlow && state === "connected") label = "Connected; slow to answer…";
+    if (waiting > 0 && state !== "connected") {
+      label += ` (${waiting} unsent)`;
+    }
     return { state, label, slow: isSlow };
   }
 }

@@ -1,13 +1,17 @@
-// One room's message pane: delivered messages in order, day separators, notices, the
-// unread divider, and at the bottom the messages still in the outbox. It also counts
-// messages that arrived while the reader was scrolled up (the "new messages" marker).
+// One room's message pane: delivered messages in order (each built by message.js and
+// re-rendered when a newer version arrives), older pages above them, day separators,
+// notices, the unread divider, "Seen by", and at the bottom the messages still in the
+// outbox. It also counts messages that arrived while the reader was scrolled up (the
+// "new messages" marker).
 
 import { h, richText } from "./dom.js";
-import { dayLabel, formatClock, formatFull, startsDay } from "./dates.js";
+import { dayLabel, formatClock, startsDay } from "./dates.js";
+import { buildMessage, renderMessage } from "./message.js";
 import { pendingText } from "./outbox.js";
 
 const MAX_ITEMS = 1000; // older items are dropped so a long session stays light
 const BOTTOM_SLACK_PX = 48;
+const TOP_SLACK_PX = 80; // this close to the top, older history is asked for
 
 function timeEl(ts) {
   const when = new Date(ts);
@@ -33,12 +37,22 @@ export class Pane {
     this.unseen = 0; // messages appended while scrolled up
     this.lastTs = null; // time of the last delivered item, for day separators
     this.onUnseen = () => {};
+    this.onTop = () => {}; // scrolled to the top: load older history
+    this.onBottom = () => {}; // the newest messages are in view: they count as read
+    // What messages need to know of the reader (view.js sets it), read at each render.
+    this.context = () => ({ ownName: "", names: [], moderator: false, lookup: () => null });
     this.el.addEventListener("scroll", () => {
       if (this.el.hidden) return;
       this.scrollTop = this.el.scrollTop;
       this.atBottom = this.#nearBottom();
       if (this.atBottom && this.unseen > 0) this.#setUnseen(0);
+      if (this.atBottom) this.onBottom(this);
+      if (this.el.scrollTop < TOP_SLACK_PX) this.onTop(this);
     });
+  }
+
+  get ctx() {
+    return this.context();
   }
 
   get visible() {
@@ -49,27 +63,77 @@ export class Pane {
 
   /** A delivered message ({message, grouped}); `own` marks the reader's. */
   appendMessage({ message, grouped }, own) {
-    const newDay = startsDay(this.lastTs, message.ts);
-    const continued = grouped && !newDay;
-    const item = h(
-      "div",
-      {
-        className: `msg${continued ? " msg-grouped" : ""}${own ? " msg-own" : ""}`,
-        attrs: { title: formatFull(message.ts) },
-        data: { messageId: message.id, room: this.room, sender: message.name },
-      },
-      h(
-        "div",
-        { className: continued ? "msg-meta sr-only" : "msg-meta" },
-        h("span", { className: "msg-name", text: message.name }),
-        " ",
-        timeEl(message.ts),
-      ),
-      h("div", { className: "msg-text" }, richText(message.text)),
-    );
-    if (typeof message.client_id === "string") item.dataset.clientId = message.client_id;
-    if (typeof message.epoch === "string") item.dataset.epoch = message.epoch;
+    const continued = grouped && !startsDay(this.lastTs, message.ts);
+    const item = buildMessage(message, { own, continued, ctx: this.ctx });
     this.#insert(item, message.ts, !own);
+  }
+
+  /** A newer version of a shown message (edit, deletion, reactions): re-rendered in place. */
+  updateMessage(message) {
+    const item = this.messageEl(message.id, message.epoch);
+    if (!item) return false;
+    const stick = this.visible && this.#nearBottom();
+    renderMessage(item, message, this.ctx);
+    for (const reply of this.el.querySelectorAll(`[data-reply-to="${message.id}"]`)) {
+      const shown = this.ctx.lookup(Number(reply.dataset.messageId));
+      if (shown) renderMessage(reply, shown, this.ctx);
+    }
+    if (stick) this.scrollToBottom();
+    return true;
+  }
+
+  /** The element of a delivered message, or null. */
+  messageEl(id, epoch = undefined) {
+    for (const item of this.el.querySelectorAll(`[data-message-id="${Number(id)}"]`)) {
+      if (epoch === undefined || (item.dataset.epoch ?? undefined) === (epoch ?? undefined)) return item;
+    }
+    return null;
+  }
+
+  /**
+   * Older messages above the ones shown, keeping what the reader looks at in place.
+   * `done` adds the line that says the kept history ends here.
+   */
+  prependMessages(entries, ownOf, done) {
+    const before = this.el.scrollHeight - this.el.scrollTop;
+    const fragment = document.createDocumentFragment();
+    let lastTs = null;
+    for (const { message, grouped } of entries) {
+      const newDay = startsDay(lastTs, message.ts);
+      if (newDay) fragment.append(this.#daySeparator(message.ts));
+      lastTs = message.ts;
+      const own = ownOf(message);
+      fragment.append(buildMessage(message, { own, continued: grouped && !newDay, ctx: this.ctx }));
+    }
+    // The day the shown messages started with may continue from the ones above.
+    const first = this.el.firstElementChild;
+    const sameDay = lastTs !== null && !startsDay(lastTs, Number(first?.dataset.dayTs));
+    if (first?.classList.contains("day-separator") && sameDay) first.remove();
+    if (done) {
+      const start = h("span", { text: "This is the start of the kept history." });
+      fragment.prepend(h("div", { className: "notice notice-start", data: { historyStart: "" } }, start));
+    }
+    this.el.prepend(fragment);
+    if (this.visible) {
+      this.el.scrollTop = this.el.scrollHeight - before;
+      this.scrollTop = this.el.scrollTop;
+    }
+  }
+
+  /** Shows "Seen by …" under one message (the reader's latest), or nowhere. */
+  setSeenBy(id, label) {
+    for (const old of this.el.querySelectorAll(".seen-by")) old.remove();
+    if (!label || id === null) return;
+    const body = this.messageEl(id)?.querySelector(".msg-body");
+    body?.append(h("p", { className: "seen-by", text: label, data: { seenBy: "" } }));
+  }
+
+  /** Re-renders every message (the reader's name or role changed). */
+  rerender() {
+    for (const item of this.el.querySelectorAll("[data-message-id]")) {
+      const message = this.ctx.lookup(Number(item.dataset.messageId));
+      if (message) renderMessage(item, message, this.ctx);
+    }
   }
 
   /** Marks a shown message as the one sent under `message.client_id`. */
@@ -194,6 +258,14 @@ export class Pane {
     else this.el.scrollTop = this.scrollTop;
   }
 
+  #daySeparator(ts) {
+    return h(
+      "div",
+      { className: "day-separator", attrs: { role: "separator" }, data: { dayTs: ts } },
+      h("span", { text: dayLabel(ts, Date.now()) }),
+    );
+  }
+
   #pendingItem(clientId) {
     return this.el.querySelector(`[data-pending][data-client-id="${CSS.escape(clientId)}"]`);
   }
@@ -217,14 +289,7 @@ export class Pane {
   #insert(item, ts, countUnseen) {
     const stick = this.visible ? this.#nearBottom() : this.atBottom;
     const firstPending = this.el.querySelector("[data-pending]");
-    if (startsDay(this.lastTs, ts)) {
-      const sep = h(
-        "div",
-        { className: "day-separator", attrs: { role: "separator" }, data: { dayTs: ts } },
-        h("span", { text: dayLabel(ts, Date.now()) }),
-      );
-      this.el.insertBefore(sep, firstPending);
-    }
+    if (startsDay(this.lastTs, ts)) this.el.insertBefore(this.#daySeparator(ts), firstPending);
     this.lastTs = ts;
     this.el.insertBefore(item, firstPending);
     while (this.el.childElementCount > MAX_ITEMS) this.el.firstElementChild.remove();

@@ -21,7 +21,7 @@ function base64UrlDecode(part) {
   return new TextDecoder().decode(bytes);
 }
 
-/** The claims the page uses ({sub, name, exp, rooms}), or null for anything else. */
+/** The claims the page uses ({sub, name, exp, rooms, roles}), or null for anything else. */
 export function decodeClaims(token) {
   if (typeof token !== "string") return null;
   const parts = token.split(".");
@@ -36,7 +36,8 @@ export function decodeClaims(token) {
   const { sub, name, exp, rooms } = claims;
   if (typeof sub !== "string" || typeof name !== "string" || !Number.isFinite(exp)) return null;
   const allowed = Array.isArray(rooms) ? rooms.filter((r) => typeof r === "string") : null;
-  return { sub, name, exp, rooms: allowed };
+  const roles = Array.isArray(claims.roles) ? claims.roles.filter((r) => typeof r === "string") : [];
+  return { sub, name, exp, rooms: allowed, roles };
 }
 
 /** True when the token cannot open a connection any more (expired or about to). */
@@ -74,6 +75,15 @@ export class TokenSource {
     this.fetchFn = fetchFn ?? ((...args) => globalThis.fetch(...args));
     this.now = now;
     this.memory = null; // the token when storage refuses
+    this.offered = null; // a link's token for another user, taken only if the user switches
+  }
+
+  /** The user chose to switch to the account the link offered. */
+  switchToOffered() {
+    if (this.offered === null) return false;
+    this.store(this.offered);
+    this.offered = null;
+    return true;
   }
 
   /** The stored token when it can still open a connection. */
@@ -142,13 +152,23 @@ export function tabStorage() {
 }
 
 /**
- * The page's token source with identity on (null with identity off): the fragment's
- * token, if any, is taken first. `storage` is this tab's sessionStorage by default.
+ * The page's token source with identity on (null with identity off). A `#token=` link
+ * never replaces the token the tab holds for another user: anyone can send a link, and
+ * a tab quietly signed in as the sender would post under the sender's name (a login
+ * CSRF). Such a token is kept aside as `offered`, for the user to switch to explicitly;
+ * a link for the same user (a fresher token) or a tab without a valid token takes it.
+ * `storage` is this tab's sessionStorage by default.
  */
-export function pageTokens(body, location, history, storage = tabStorage()) {
+export function pageTokens(body, location, history, storage = tabStorage(), now = () => Date.now()) {
   if (body.dataset.identity !== "on") return null;
-  const tokens = new TokenSource({ url: body.dataset.tokenUrl ?? "", storage });
+  const tokens = new TokenSource({ url: body.dataset.tokenUrl ?? "", storage, now });
   const fromFragment = takeFragmentToken(location, history);
-  if (fromFragment !== null) tokens.store(fromFragment);
+  if (fromFragment === null) return tokens;
+  const held = tokens.current();
+  if (held === null || decodeClaims(held).sub === decodeClaims(fromFragment).sub) {
+    tokens.store(fromFragment);
+  } else {
+    tokens.offered = fromFragment;
+  }
   return tokens;
 }

@@ -1,15 +1,18 @@
-// The chat page's DOM: room tabs, one message pane per room (stream.js), members,
-// typing, errors, connection state, the composer. It knows nothing of sockets; chat.js
+// The chat page's DOM: room tabs (unread and mention badges), one message pane per room
+// (stream.js), members with avatars (and moderation for moderators), typing, errors
+// with a way out, connection state, the composer. It knows nothing of sockets; chat.js
 // and rooms.js drive it.
 
-import { byId, h, setFieldError } from "./dom.js";
+import { byId, externalLink, h, setFieldError } from "./dom.js";
 import { Drawer } from "./drawer.js";
+import { avatar } from "./message.js";
+import { sameName } from "./names.js";
 import { Pane } from "./stream.js";
 
 const MAX_COMPOSER_ROWS = 8;
 
 export class ChatView {
-  constructor({ onSwitch, onLeave, onRetry, onDiscard, failedText }) {
+  constructor({ onSwitch, onLeave, onRetry, onDiscard, failedText, context, onOlder, onSeen, onModerate }) {
     this.el = {
       title: byId("room-title"),
       rooms: byId("rooms"),
@@ -31,7 +34,22 @@ export class ChatView {
       counter: byId("text-counter"),
       jump: byId("jump"),
       totalUnread: byId("total-unread"),
+      errorLink: byId("error-link"),
+      errorAction: byId("error-action"),
     };
+    this.context = context; // (room) => what a message needs to know of the reader
+    this.onOlder = onOlder; // (room) => load older history
+    this.onSeen = onSeen; // () => the newest messages of the active room are in view
+    this.errorRun = null;
+    this.el.errorAction.addEventListener("click", () => {
+      const run = this.errorRun;
+      this.clearError();
+      run?.();
+    });
+    this.el.members.addEventListener("click", (event) => {
+      const button = event.target.closest("[data-moderate]");
+      if (button) onModerate(button.dataset.moderate);
+    });
     this.failedText = failedText;
     this.drawer = new Drawer();
     this.rooms = new Map(); // room -> {tab, badge, pane: Pane}
@@ -75,6 +93,7 @@ export class ChatView {
   ensureRoom(room) {
     if (this.rooms.has(room)) return;
     const badge = h("span", { className: "badge", data: { unread: 0 } });
+    const mentionBadge = h("span", { className: "badge badge-mention", data: { mentions: 0 } });
     const tab = h(
       "li",
       { className: "room-tab", data: { roomTab: room, status: "new" } },
@@ -82,6 +101,7 @@ export class ChatView {
         "button",
         { className: "room-switch", attrs: { type: "button", "aria-current": "false" }, data: { switch: room } },
         h("span", { className: "room-tab-name", text: `#${room}` }),
+        mentionBadge,
         badge,
       ),
       h("button", {
@@ -93,7 +113,10 @@ export class ChatView {
     );
     const pane = new Pane(room, { failedText: this.failedText });
     pane.onUnseen = () => this.#updateJump();
-    const entry = { tab, badge, pane };
+    pane.context = () => this.context(room);
+    pane.onTop = () => this.onOlder(room);
+    pane.onBottom = () => this.onSeen();
+    const entry = { tab, badge, mentionBadge, pane };
     this.rooms.set(room, entry);
     this.el.rooms.append(tab);
     this.el.messages.append(pane.el);
@@ -147,6 +170,17 @@ export class ChatView {
     );
   }
 
+  /** "@2" beside a room: messages that mention the reader, not seen yet. */
+  setMentions(room, count) {
+    const entry = this.rooms.get(room);
+    if (!entry) return;
+    entry.mentionBadge.dataset.mentions = String(count);
+    entry.mentionBadge.replaceChildren(
+      count > 0 ? `@${count}` : "",
+      count > 0 ? h("span", { className: "sr-only", text: count === 1 ? " mention" : " mentions" }) : "",
+    );
+  }
+
   setTotalUnread(count) {
     this.el.totalUnread.dataset.unread = String(count);
     this.el.totalUnread.textContent = count > 0 ? String(count) : "";
@@ -162,7 +196,7 @@ export class ChatView {
 
   /** Appends an accepted message ({message, grouped}) to its room's pane. */
   appendMessage(room, entry, ownName) {
-    const own = ownName !== "" && entry.message.name.toLowerCase() === ownName.toLowerCase();
+    const own = ownName !== "" && sameName(entry.message.name, ownName);
     this.pane(room)?.appendMessage(entry, own);
   }
 
@@ -203,16 +237,25 @@ export class ChatView {
 
   // ---- side panels -------------------------------------------------------------------
 
-  renderMembers(names, ownName) {
-    const own = ownName.toLowerCase();
+  renderMembers(names, ownName, moderator = false) {
     this.el.members.replaceChildren(
-      ...names.map((name) =>
-        h("li", {
-          className: name.toLowerCase() === own ? "member member-self" : "member",
-          text: name,
-          data: { member: name },
-        }),
-      ),
+      ...names.map((name) => {
+        const self = sameName(name, ownName);
+        return h(
+          "li",
+          { className: self ? "member member-self" : "member", data: { member: name } },
+          avatar(name, "avatar avatar-small"),
+          h("span", { className: "member-name", text: name }),
+          moderator && !self
+            ? h("button", {
+                className: "button button-small button-quiet member-moderate",
+                text: "Moderate",
+                attrs: { type: "button", "aria-label": `Moderate ${name}`, "aria-haspopup": "dialog" },
+                data: { moderate: name },
+              })
+            : null,
+        );
+      }),
     );
     this.el.memberCount.textContent = names.length > 0 ? `(${names.length})` : "";
   }
@@ -229,14 +272,31 @@ export class ChatView {
     if (this.el.connectionLabel.textContent !== label) this.el.connectionLabel.textContent = label;
   }
 
-  showError(text, code, room = null) {
+  /**
+   * An error line; `link` ({text, href}) points where to go next, `action` ({text, run})
+   * offers the way out on this page.
+   */
+  showError(text, code, room = null, { link = null, action = null } = {}) {
     this.el.error.textContent = text;
     this.el.error.dataset.errorCode = code;
     this.el.errorDismiss.hidden = false;
     this.errorRoom = room;
+    const a = link ? externalLink(link.text, link.href) : null;
+    this.el.errorLink.hidden = !(a instanceof HTMLAnchorElement);
+    if (a instanceof HTMLAnchorElement) {
+      this.el.errorLink.textContent = link.text;
+      this.el.errorLink.href = a.href;
+      this.el.errorLink.removeAttribute("target"); // back to the application, in this tab
+    }
+    this.errorRun = action?.run ?? null;
+    this.el.errorAction.hidden = action === null;
+    this.el.errorAction.textContent = action?.text ?? "";
   }
 
   clearError() {
+    this.el.errorLink.hidden = true;
+    this.el.errorAction.hidden = true;
+    this.errorRun = null;
     this.el.error.textContent = "";
     delete this.el.error.dataset.errorCode;
     this.el.errorDismiss.hidden = true;

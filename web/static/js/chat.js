@@ -137,7 +137,18 @@ requestHooks.settled = (token, reply) => {
 };
 
 function probeService() {
-  if (status.unavailable && socket?.connected) request(socket, "list_rooms", {});
+  if (!status.unavailable || !socket?.connected) return;
+  const now = Date.now();
+  if (status.shouldMove(now)) {
+    // Only `unavailable` for a while, Redis not full: this node may be cut off from Redis
+    // while others are fine. A new connection goes through the balancer, which routes
+    // around a node whose /readyz fails; the outbox sends again once joined.
+    status.moved(now);
+    socket.disconnect();
+    socket.connect();
+    return;
+  }
+  request(socket, "list_rooms", {});
 }
 
 // ---- user actions -----------------------------------------------------------------------

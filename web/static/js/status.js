@@ -3,10 +3,19 @@
 // answer overdue is shown as slow before the ping timeout declares the socket dead.
 
 export const SLOW_MS = 3000;
+// Answered only `unavailable` this long while connected: the node may be cut off from
+// Redis while the others are fine (its /readyz fails, so the balancer sends a new
+// connection elsewhere). Each move that did not help doubles the wait, up to MOVE_MAX_MS.
+export const MOVE_AFTER_MS = 10000;
+export const MOVE_MAX_MS = 60000;
+// A full Redis (maxmemory) is shared by every node: moving would not help. The server
+// says so in the error's message (the code stays `unavailable`).
+const STORE_FULL = "cannot store messages";
 
 const LABEL = {
   connected: "Connected",
   unavailable: "Service unavailable",
+  full: "The service cannot store messages right now",
 };
 
 export class ConnectionStatus {
@@ -15,6 +24,9 @@ export class ConnectionStatus {
     this.everConnected = false;
     this.unavailable = false;
     this.online = true; // navigator.onLine: false when the browser knows it has no network
+    this.full = false; // the unavailability is a full Redis (every node alike)
+    this.unavailableSince = null; // ms of the first `unavailable` with no `ok` since
+    this.moveWaitMs = MOVE_AFTER_MS;
   }
 
   /** The browser's online/offline events (and navigator.onLine at start). */
@@ -34,14 +46,43 @@ export class ConnectionStatus {
   disconnected() {
     this.socket = "disconnected";
     this.unavailable = false;
+    this.full = false;
+    this.unavailableSince = null;
   }
 
-  /** Every answer tells whether the service behind the socket works. */
-  answered(reply) {
-    if (reply.ok) this.unavailable = false;
-    else if (reply.error.code === "unavailable" && !reply.error.lost && !reply.error.offline) {
+  /** Every answer tells whether the service behind the socket works (`now`: ms). */
+  answered(reply, now = Date.now()) {
+    if (reply.ok) {
+      this.unavailable = false;
+      this.full = false;
+      this.unavailableSince = null;
+      this.moveWaitMs = MOVE_AFTER_MS; // it works: the next stall waits the short time
+    } else if (reply.error.code === "unavailable" && !reply.error.lost && !reply.error.offline) {
       this.unavailable = true;
+      this.full = String(reply.error.message ?? "").includes(STORE_FULL);
+      if (this.unavailableSince === null) this.unavailableSince = now;
     }
+  }
+
+  /**
+   * True when the page should reconnect to reach another node: connected, answered only
+   * `unavailable` for the current wait, and not because Redis is full. The caller then
+   * reconnects and calls `moved(now)`.
+   */
+  shouldMove(now) {
+    return (
+      this.socket === "connected" &&
+      this.unavailable &&
+      !this.full &&
+      this.unavailableSince !== null &&
+      now - this.unavailableSince >= this.moveWaitMs
+    );
+  }
+
+  /** A move was made: if it does not help, the next one waits twice as long. */
+  moved(now) {
+    this.unavailableSince = now;
+    this.moveWaitMs = Math.min(this.moveWaitMs * 2, MOVE_MAX_MS);
   }
 
   /**
@@ -54,6 +95,7 @@ export class ConnectionStatus {
     if (state === "connected" && this.unavailable) state = "unavailable";
     if (!this.online && state !== "connected") state = "disconnected";
     let label = LABEL[state] ?? (this.everConnected ? "Reconnecting…" : "Connecting…");
+    if (state === "unavailable" && this.full) label = LABEL.full;
     if (!this.online && state === "disconnected") label = "Offline";
     const isSlow = slow && (state === "connected" || state === "unavailable");
     if (isSlow && state === "connected") label = "Connected; slow to answer…";

@@ -16,10 +16,7 @@ local ban_until = ban and tonumber(string.match(ban, '^(-?%d+)\n'))
 if ban_until and (ban_until < 0 or ban_until > tonumber(ts)) then return {'banned', ban_until} end
 
 local ttl = tonumber(ARGV[11])
-local epoch = room_epoch(K[1], candidate, ttl, {hist, changed, K[11], K[7]})
--- A room people come to is in use: its history, changes and read positions live on
--- with its meta, even while nobody writes.
-for _, key in ipairs({hist, changed, K[11], K[7]}) do redis.call('PEXPIRE', key, ttl) end
+local epoch = room_epoch(K[1], candidate, {hist, changed, K[11], K[7]})
 local seq = tonumber(redis.call('HGET', K[1], 'seq') or '0')
 
 local seated_user = redis.call('HGET', conns, sid)
@@ -89,5 +86,8 @@ else
   local all = redis.call('HGETALL', K[3])
   for i = 1, #all, 2 do add_read(all[i], all[i + 1], redis.call('HGET', K[7], all[i])) end
 end
+-- A room people come to is in use: its history, changes and read positions live on
+-- with its meta, even while nobody writes (after the seat: see room.lua on memory).
+touch({K[1], hist, changed, K[11], K[7]}, ttl)
 return {'ok', epoch, seq, seated, announced, record_name_json(held), names, items, reset,
   updated, last_read, reads}

@@ -77,7 +77,7 @@ class TestRedisFull:
         alice = await ChatClient("alice").connect(node.url)
         try:
             joined = await alice.call("join", {"room": "full", "name": "alice"})
-            assert joined["ok"] is True
+            assert joined["ok"] is True, joined
             first = await alice.call("send_message", {"room": "full", "text": "before"})
             assert first["ok"] is True
 

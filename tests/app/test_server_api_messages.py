@@ -3,40 +3,23 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import pytest
 import test_moderation_events as events
-from test_moderation_events import API_KEY, member, token
+import test_server_api
+from test_moderation_events import member, token
+from test_server_api import call
 
 from chat_tools.clients import ServedApp
 
 Connect = Callable[..., Any]
-AUTH = {"Authorization": f"Bearer {API_KEY}"}
 # The user API (GET .../messages) takes a user's token: identity is on in these nodes.
 READER = {"Authorization": f"Bearer {token('u-reader', 'Reader')}"}
 pair = events.pair  # node A and node B: one memory node, or two sharing a fake Redis
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        yield session
-
-
-async def call(
-    http: aiohttp.ClientSession,
-    method: str,
-    url: str,
-    body: Any = None,
-    headers: dict[str, str] | None = None,
-) -> tuple[int, Any]:
-    async with http.request(
-        method, url, json=body, headers=AUTH if headers is None else headers
-    ) as r:
-        return r.status, await r.json()
+http = test_server_api.http  # an aiohttp session; `call` sends the API key unless told
 
 
 class TestPost:

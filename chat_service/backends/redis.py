@@ -50,7 +50,7 @@ IDLE_TTL_MS = 7 * 24 * 3600 * 1000
 DEDUPE_MAX = 50_000  # client_ids remembered per room: a bound on memory past 5 minutes
 SCRIPTS = ("join", "leave", "expire", "restore", "append", "range", "reap", "change", "read")
 SEATING = frozenset({"join", "leave", "expire", "restore", "reap"})
-STARTING = frozenset({"join", "append"})  # may start a room's history: lua/room.lua
+STARTING = frozenset({"join"})  # may start a room's history: lua/room.lua (append inlines it)
 REAP_BATCH = 200  # rooms a sweep handles per call: a bound on one sweep's duration
 
 

@@ -39,7 +39,7 @@ from .wire import (
     message_body,
     name_record,
     parse_message,
-    record_name,
+    record_names,
     typing_payload,
 )
 
@@ -365,7 +365,7 @@ class RedisStore(RedisChanges, RedisModeration):
 
     async def members(self, room: str) -> list[str]:
         records: list[Any] = await self._cmd("members", "HVALS", self.keys.names(room))
-        return [record_name(str(rec)) for rec in records]
+        return record_names(records)
 
     async def _count_users(self, rooms: list[str]) -> list[int]:
         """Users listed per room, in one pipeline (per shard on Cluster)."""

@@ -7,7 +7,7 @@ never loses an entry (see redis.py).
 
 | key | type | contents | expiry |
 | --- | --- | --- | --- |
-| `{p}room:{room}:meta` | hash | `seq` (last id), `epoch` (generation), `a{id}` (sender) | idle |
+| `{p}room:{room}:meta` | hash | `seq`, `epoch`, `a{id}` (sender), `refreshed` (append.lua) | idle |
 | `{p}room:{room}:history` | list | message JSON, current state, oldest first, newest N | idle TTL |
 | `{p}room:{room}:reactions` | hash | message id -> its reactions by user (cjson) | idle TTL |
 | `{p}room:{room}:changed` | zset | ids of kept messages with v > 0 (score = id) | idle TTL |

@@ -41,7 +41,7 @@ from .wire import (
     message_body,
     name_record,
     parse_message,
-    record_name,
+    record_names,
     typing_payload,
 )
 
@@ -52,7 +52,7 @@ IDLE_TTL_MS = 7 * 24 * 3600 * 1000
 DEDUPE_MAX = 50_000  # client_ids remembered per room: a bound on memory past 5 minutes
 SCRIPTS = ("join", "leave", "expire", "restore", "append", "range", "reap", "change", "read")
 SEATING = frozenset({"join", "leave", "expire", "restore", "reap"})
-STARTING = frozenset({"join", "append"})  # may start a room's history: lua/room.lua
+STARTING = frozenset({"join"})  # may start a room's history: lua/room.lua (append inlines it)
 REAP_BATCH = 200  # rooms a sweep handles per call: a bound on one sweep's duration
 # Calls whose success proves Redis has memory again (reads succeed while it is full).
 NEEDS_MEMORY = frozenset({"heartbeat"})
@@ -386,7 +386,7 @@ class RedisStore(RedisChanges, RedisModeration):
 
     async def members(self, room: str) -> list[str]:
         records: list[Any] = await self._cmd("members", "HVALS", self.keys.names(room))
-        return [record_name(str(rec)) for rec in records]
+        return record_names(records)
 
     async def _count_users(self, rooms: list[str]) -> list[int]:
         """Users listed per room, in one pipeline (per shard on Cluster)."""

@@ -162,8 +162,15 @@ def name_record(user: str, name: str) -> str:
     return user + "\n" + orjson.dumps(name).decode()
 
 
-def record_name(record: str) -> str:
-    return str(orjson.loads(record.split("\n", 1)[1]))
+def record_names(records: list[Any]) -> list[str]:
+    """The names of many records, decoded as one JSON array (one parse, not one per name:
+    a join into a room of 1,000 reads 1,000 records)."""
+    if not records:
+        return []
+    names: list[str] = orjson.loads(
+        "[" + ",".join(str(r).partition("\n")[2] for r in records) + "]"
+    )
+    return names
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,10 +292,6 @@ def parse_control_request(raw: str | bytes) -> tuple[str, str, str]:
 # Script replies: one parser per script, beside the formats they return -----------------
 
 
-def _names(items: list[Any]) -> list[str]:
-    return [str(orjson.loads(item)) for item in items]
-
-
 @dataclass(frozen=True, slots=True)
 class JoinScriptReply:
     """join.lua: `{'taken'}`, `{'banned', until}` (-1: until unban), or what the join read
@@ -324,7 +327,7 @@ class JoinScriptReply:
             seated=bool(int(seated)),
             announced=bool(int(announced)),
             name=str(orjson.loads(held)),
-            members=_names(names),
+            members=record_names(names),
             history=[current(str(i)) for i in items],
             reset=bool(int(reset)),
             updated=[str(i) for i in updated],

@@ -1,4 +1,5 @@
-"""`chat-tools bench fanout|connect ...`: progress on stderr, one JSON result on stdout.
+"""`chat-tools bench fanout|connect|capacity ...`: progress on stderr, one JSON result on
+stdout.
 
 `chat-tools bench compare` and `chat-tools bench redis-ha` are whole measurement runs
 (their own servers, many scenarios), in `compare.py` and `redis_ha.py`.
@@ -10,10 +11,14 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from .capacity import Hardware, Load
+from .capacity_run import NODE_FANOUT, CapacityParams, run_capacity
 from .pool import BenchFailure
+from .redisprobe import ProbeParams
 from .scenarios import ConnectParams, FanoutParams, Target, run_connect, run_fanout
 
 DEFAULT_URL = "http://127.0.0.1:5000"
@@ -118,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("redis-ha", add_help=False, help="the cost of WAIT; fanout on a Redis "
                    "Cluster (chat-tools bench redis-ha --help)")  # fmt: skip
+    _capacity_parser(sub, common)
     return parser
 
 
@@ -136,6 +142,57 @@ def _redis_ha(argv: list[str]) -> int:
 # Whole measurement runs: each deploys its own servers and runs the scenarios above in
 # processes of their own.
 RUNS: dict[str, Callable[[list[str]], int]] = {"compare": _compare, "redis-ha": _redis_ha}
+
+
+def _subscriber_counts(text: str) -> tuple[int, ...]:
+    counts = tuple(int(part) for part in text.split(","))
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a list of positive integers")
+    return counts
+
+
+def _capacity_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    capacity = sub.add_parser(
+        "capacity", parents=[common],
+        help="measure Redis and node coefficients here, then size a deployment (docs/capacity.md)",
+    )  # fmt: skip
+    add = capacity.add_argument
+    add("--redis-url", required=True, help="a Redis like production's, used by nothing else")
+    add("--people", type=_positive_int, default=100_000, help="people online [100000]")
+    add("--rooms", type=_positive_int, default=5_000, help="rooms they are spread over [5000]")
+    add("--rate", type=_positive_float, default=1.0, help="messages per person per minute [1]")
+    add("--connections-per-person", type=_positive_float, default=1.0, help="tabs/devices [1]")
+    add("--node-cores", type=_positive_float, default=2.0, help="cores per node [2]")
+    add("--node-gib", type=_positive_float, default=4.0, help="memory per node, GiB [4]")
+    add("--headroom", type=_positive_float, default=0.5, help="plan for this share of a core [0.5]")
+    add("--probe-messages", type=_positive_int, default=4000, help="appends per Redis run [4000]")
+    add("--subscribers", type=_subscriber_counts, default=(1, 4),
+        help="nodes subscribed to the rooms, one Redis run each [1,4]")  # fmt: skip
+    add("--min-replicas", type=int, default=0, help="WAIT for this many replicas [0]")
+    add("--no-client-id", action="store_false", dest="client_id", help="appends without one")
+    add("--fanout-rooms", type=_positive_int, default=10, help="rooms of 20 in the CPU run [10]")
+    add("--fanout-duration", type=_positive_float, default=10.0, help="CPU run, s [10]")
+    add("--connections", type=_positive_int, default=1000, help="clients of the memory run [1000]")
+    add("--node-us-per-delivery", type=_positive_float, help="instead of measuring (no --pid)")
+    add("--node-kib-per-connection", type=_positive_float, help="instead of measuring (no --pid)")
+
+
+def _capacity_params(args: argparse.Namespace) -> CapacityParams:
+    return CapacityParams(
+        redis_url=args.redis_url,
+        load=Load(args.people, args.rooms, args.rate, args.connections_per_person),
+        hardware=Hardware(args.node_cores, args.node_gib, min(args.headroom, 1.0)),
+        probe=ProbeParams(
+            messages=args.probe_messages,
+            subscribers=args.subscribers,
+            min_replicas=args.min_replicas,
+            client_id=args.client_id,
+        ),
+        fanout=replace(NODE_FANOUT, rooms=args.fanout_rooms, duration=args.fanout_duration),
+        connections=args.connections,
+        node_us_per_delivery=args.node_us_per_delivery,
+        node_kib_per_connection=args.node_kib_per_connection,
+    )
 
 
 def main(argv: Sequence[str]) -> int:
@@ -171,6 +228,8 @@ def main(argv: Sequence[str]) -> int:
                 drain=args.drain,
             )
             result = run_fanout(target, params)
+        elif args.scenario == "capacity":
+            result = run_capacity(target, _capacity_params(args))
         else:
             result = run_connect(
                 target,

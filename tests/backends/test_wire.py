@@ -124,6 +124,18 @@ class TestPresence:
             left.skip_sid,
         )
 
+    async def test_join_reply_names_every_member(self, store: RedisStore) -> None:
+        """join.lua returns the stored name records; the node reads back each name exactly."""
+        for i, name in enumerate(NAMES):
+            result = await store.join("lobby", f"u{i}", name, f"s{i}", None, None, 1000, 50)
+        assert sorted(NAMES) == sorted(result.members) == sorted(await store.members("lobby"))
+
+    @given(st.lists(st.text(min_size=1, max_size=20), max_size=30))
+    def test_record_names_reads_what_name_record_wrote(self, names: list[str]) -> None:
+        """record_names decodes a batch of records to their names, in order."""
+        records = [wire.name_record(f"user\t{i}", n) for i, n in enumerate(names)]
+        assert names == wire.record_names(records)
+
     async def test_seat_records(self, store: RedisStore) -> None:
         """A node's connections in a room map sid -> user; lingering is per room and indexed."""
         await store.join("lobby", "u1", "Ann", "s1", None, None, 1000, 50)

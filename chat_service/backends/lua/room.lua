@@ -1,5 +1,5 @@
--- Shared by the scripts that may start a room's history (prepended when loaded: join,
--- append). A new epoch is a new history: whatever an older one left behind (a room
+-- Shared by join (prepended when loaded; append.lua does the same inline, in fewer
+-- calls). A new epoch is a new history: whatever an older one left behind (a room
 -- partly expired or evicted) is deleted with it, so ids, changes and read positions of
 -- two epochs never mix.
 --

@@ -43,7 +43,8 @@ def nodes_per_room(nodes: int, room_size: float) -> float:
     receives every message of the room from Redis."""
     if nodes <= 1 or room_size <= 1:
         return 1.0
-    return float(nodes * (1.0 - (1.0 - 1.0 / nodes) ** room_size))
+    # Floating point can land a hair under 1 for a room of barely more than one member.
+    return max(1.0, float(nodes * (1.0 - (1.0 - 1.0 / nodes) ** room_size)))
 
 
 def shard_messages_per_s(c: Coefficients, subscribed_nodes: float, headroom: float = 1.0) -> float:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
+import jwt
 import pytest
 from playwright.async_api import Page, expect
 
@@ -27,15 +31,19 @@ class Community:
 
     nodes: list[Node]
     app: LoopbackService
+    secret: str  # the nodes' and the app's token secret
+    api_key: str  # the nodes' server API key (the example app is not given it)
 
 
 @pytest.fixture
 def community(tmp_path: Path) -> Iterator[Community]:
     """The example app (with a moderator account) in front of a two-node chat cluster."""
     secret = secrets.token_urlsafe(32)
+    api_key = secrets.token_hex(32)
     app_port = free_port()
     env = {
         "CHAT_AUTH_SECRET": secret,
+        "CHAT_API_KEY": api_key,
         "CHAT_AUTH_TOKEN_URL": f"http://127.0.0.1:{app_port}/token",
         "CHAT_PRESENCE_GRACE": "0",
     }
@@ -54,7 +62,7 @@ def community(tmp_path: Path) -> Iterator[Community]:
         app.ready_path = "/"
         try:
             app.wait_ready()
-            yield Community(nodes, app)
+            yield Community(nodes, app, secret, api_key)
         finally:
             process.stop()
 
@@ -130,4 +138,33 @@ async def test_a_moderator_kicks_then_bans_a_user_with_two_tabs(
         "You are banned from #lobby until", timeout=WAIT_MS
     )
     await expect(olive.locator('#members [data-member="troll"]')).to_have_count(0)
+
+    # The ban binds the user, not the name: the same sub under another name is refused.
+    sub = jwt.decode(token, options={"verify_signature": False})["sub"]
+    claims = {"sub": sub, "name": "Trollface", "exp": int(time.time()) + 600}
+    renamed = jwt.encode(claims, community.secret, algorithm="HS256")
+    third = await pages.open_tab(olive, f"{node2.url}/rooms/lobby#token={renamed}")
+    await expect(third.locator("#error")).to_contain_text(
+        "You are banned from #lobby until", timeout=WAIT_MS
+    )
+    # A ban that ends by itself lets the user in again, with nobody's action.
+    until = await short_ban(community, sub, seconds=2)
+    await asyncio.sleep(max(0.0, until / 1000 - time.time()) + 0.5)
+    await troll.reload()
+    await wait_joined(troll, "lobby")
+    await expect(olive.locator('#members [data-member="troll"]')).to_have_count(1, timeout=WAIT_MS)
     assert [] == pages.unexpected_errors()
+
+
+async def short_ban(community: Community, sub: str, seconds: int) -> int:
+    """Through the server API: lift the user's ban, then ban them for `seconds`."""
+    url = community.nodes[0].url + "/api/rooms/lobby/bans"
+    headers = {"Authorization": f"Bearer {community.api_key}"}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+        async with http.delete(url, params={"sub": sub}, headers=headers) as lifted:
+            assert 200 == lifted.status
+        body = {"sub": sub, "seconds": seconds}
+        async with http.post(url, json=body, headers=headers) as banned:
+            assert 200 == banned.status
+            until: int = (await banned.json())["until"]
+    return until

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from typing import Any
 
@@ -26,6 +27,13 @@ DIRECT_WRITE_BUFFER = 64 * 1024
 # Times a hook found a library internal missing and took the slow, public path instead
 # (exported as chat_transport_fallbacks): non-zero after an upgrade means "look here".
 FALLBACKS: Counter[str] = Counter()
+_PINGS: set[asyncio.Task[None]] = set()  # pings being sent: a task is kept while it runs
+
+
+def _ping_sent(task: asyncio.Task[None]) -> None:
+    _PINGS.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logger.debug("ping not sent: %s", task.exception().__class__.__name__)
 
 
 class PlainWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
@@ -75,6 +83,7 @@ class FastSocket(async_socket.AsyncSocket):  # type: ignore[misc]
     writer_idle = False
     ws_response: Any = None
     write_batch: WriteBatch | None = None  # the manager's, once the socket is adopted
+    last_ping: float | None  # python-engineio's: when the last PING went out (None: due)
 
     async def _websocket_handler(self, ws: Any) -> Any:
         self.ws_response = getattr(ws, "_sock", None)
@@ -116,6 +125,21 @@ class FastSocket(async_socket.AsyncSocket):  # type: ignore[misc]
                 break
             packets.append(pkt)
         return packets
+
+    def schedule_ping(self) -> None:
+        """python-engineio's, with a timer where it keeps a task asleep for the ping
+        interval: one task (and its coroutine frame) less per idle connection."""
+        if self.last_ping:
+            self.last_ping = None
+            asyncio.get_running_loop().call_later(self.server.ping_interval, self._ping_due)
+
+    def _ping_due(self) -> None:
+        if self.closing or self.closed:
+            return
+        self.last_ping = time.time()
+        ping = asyncio.get_running_loop().create_task(self.send(eio_packet.Packet(eio_packet.PING)))
+        _PINGS.add(ping)
+        ping.add_done_callback(_ping_sent)
 
     async def send(self, pkt: eio_packet.Packet) -> None:
         """Acks, join replies and pings to an idle websocket take the direct path too.

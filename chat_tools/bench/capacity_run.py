@@ -13,6 +13,8 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from chat_service.errors import BackendUnavailable
+
 from .capacity import Coefficients, Hardware, Load, plan
 from .pool import BenchFailure
 from .redisprobe import ProbeParams, probe
@@ -44,13 +46,18 @@ def run_capacity(target: Target, params: CapacityParams) -> dict[str, Any]:
         )
     try:
         redis = asyncio.run(probe(params.redis_url, params.probe))
-    except RedisError as exc:
-        raise BenchFailure(f"Redis at {params.redis_url}: {exc}") from exc
+    except (RedisError, BackendUnavailable, OSError) as exc:
+        cause = exc.__cause__ or exc
+        raise BenchFailure(f"Redis at {params.redis_url}: {cause!r}") from exc
     result: dict[str, Any] = {"scenario": "capacity", "redis": redis, "warnings": []}
     if target.pids:
-        fanout = run_fanout(target, params.fanout)
+        # Memory first: after a fanout the nodes' heaps have room to spare, and RSS growth
+        # per connection would read low.
         connect = run_connect(target, ConnectParams(params.connections, 50, 1.0, False))
-        result["fanout"] = _node_figures(fanout, ("deliveries_per_s", "cpu_us_per_delivery"))
+        fanout = run_fanout(target, params.fanout)
+        result["fanout"] = _node_figures(
+            fanout, ("deliveries_per_s", "cpu_us_per_delivery", "acks_ok", "redis_cpu_s")
+        )
         result["connect"] = _node_figures(connect, ("connections", "rss_kb_per_connection"))
         result["warnings"] += fanout["warnings"] + connect["warnings"]
         if fanout["lost"] or fanout["duplicates"] or fanout["out_of_order"]:
@@ -59,8 +66,17 @@ def run_capacity(target: Target, params: CapacityParams) -> dict[str, Any]:
         kib = kib if kib is not None else connect.get("rss_kb_per_connection")
     if us is None or kib is None:
         raise BenchFailure(f"the node runs measured nothing: {result['warnings']}")
+    base = redis["redis_us_per_message"]
+    fanout_cpu = result.get("fanout", {}).get("redis_cpu_s")
+    if fanout_cpu is not None and result["fanout"]["acks_ok"]:
+        # Redis under the nodes' real traffic (one append per send, heartbeats, the
+        # nodes' subscriptions): often dearer per message than the probe's 16 in flight.
+        in_fanout = fanout_cpu * 1e6 / result["fanout"]["acks_ok"]
+        in_fanout -= redis["redis_us_per_subscriber"] * (len(target.pids) - 1)
+        result["redis_us_per_message_in_fanout"] = round(in_fanout, 2)
+        base = max(base, in_fanout)
     coefficients = Coefficients(
-        redis_us_per_message=redis["redis_us_per_message"],
+        redis_us_per_message=round(base, 2),
         redis_us_per_subscriber=redis["redis_us_per_subscriber"],
         node_us_per_delivery=float(us),
         node_kib_per_connection=float(kib),

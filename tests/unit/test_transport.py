@@ -132,6 +132,43 @@ class TestSend:
         assert ([], 1, 1) == (transport.written, busy.queue.qsize(), binary.queue.qsize())
 
 
+class TestPing:
+    async def test_ping_goes_out_after_the_interval_without_a_task_meanwhile(self) -> None:
+        """schedule_ping arms a timer: no task waits for the interval; when it fires the
+        PING is written (directly, the writer being idle) and last_ping is set."""
+        transport = FakeTransport()
+        sock = sending_socket(transport)
+        sock.server.ping_interval = 0.05
+        sock.closing = False
+        sock.last_ping = 1.0  # the previous ping was answered
+        before = len(asyncio.all_tasks())
+        sock.schedule_ping()
+        waiting = (sock.last_ping, len(asyncio.all_tasks()) - before)
+        async with asyncio.timeout(2):
+            while not transport.written:
+                await asyncio.sleep(0.01)
+        ping = eio_packet.Packet(eio_packet.PING)
+        assert ((None, 0), [websocket_frame(ping)], True) == (
+            waiting,
+            transport.written,
+            sock.last_ping is not None and sock.last_ping > 1.0,
+        )
+
+    async def test_no_ping_for_a_closed_socket_or_twice(self) -> None:
+        """A socket closed before the timer fires gets nothing; a ping still unanswered
+        (last_ping None) schedules no second one."""
+        transport = FakeTransport()
+        sock = sending_socket(transport)
+        sock.server.ping_interval = 0.01
+        sock.closing = False
+        sock.last_ping = 1.0
+        sock.schedule_ping()
+        sock.schedule_ping()  # last_ping is None now: ignored
+        sock.closed = True
+        await asyncio.sleep(0.1)
+        assert ([], 0, None) == (transport.written, sock.queue.qsize(), sock.last_ping)
+
+
 class TestWriteBatch:
     async def test_one_write_per_socket_per_turn(self) -> None:
         """Frames of one loop turn go out at its end, joined per socket, in order."""

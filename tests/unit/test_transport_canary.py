@@ -92,6 +92,13 @@ class TestHookedNames:
         assert "self.queue.put(pkt)" in inspect.getsource(async_socket.AsyncSocket.send)
         assert ["self", "wait", "abort", "reason"] == params(async_socket.AsyncSocket.close)
         assert "self._sock" in inspect.getsource(eio_aiohttp.WebSocket)
+        # FastSocket.schedule_ping replaces a task per ping with a timer: the stock one
+        # still only re-arms after an answered ping, and the ping still sets last_ping.
+        assert ["self"] == params(async_socket.AsyncSocket.schedule_ping)
+        scheduled = inspect.getsource(async_socket.AsyncSocket.schedule_ping)
+        assert "if self.last_ping:" in scheduled and "self._send_ping" in scheduled
+        pinged = inspect.getsource(async_socket.AsyncSocket._send_ping)
+        assert "self.server.ping_interval" in pinged and "self.last_ping = time.time()" in pinged
 
     def test_engineio_websocket_driver(self) -> None:
         """The aiohttp driver PlainWebSocket replaces: its constructor, the response it

@@ -7,6 +7,7 @@ import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
+from ..domain.joiners import message_version
 from ..domain.models import Message
 from ..domain.users import is_connection_user, user_for_api
 from ..domain.validation import name_key
@@ -31,7 +32,6 @@ from .wire import (
     message_body,
     message_id,
     message_json,
-    message_version,
     parse_message,
     presence_payload,
     typing_payload,

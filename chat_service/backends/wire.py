@@ -29,6 +29,9 @@ from typing import Any, Literal
 
 import orjson
 
+# `v` of a stored message, read without parsing its JSON: the delivery state machine needs
+# it too and domain/ may not import backends/, so the one reader lives in domain/.
+from ..domain.joiners import message_version
 from ..domain.models import Message
 
 MESSAGE_ORDER = (
@@ -99,14 +102,6 @@ def message_ts(raw: str) -> int | None:
     """
     found = _TOP_LEVEL_TS.search(raw)
     return int(found.group(1)) if found else None
-
-
-def message_version(raw: str) -> int:
-    """The `v` of a stored message without parsing its JSON (second field; absent: 0)."""
-    comma = raw.index(",", 6)
-    if not raw.startswith('"v":', comma + 1):
-        return 0
-    return int(raw[comma + 5 : raw.index(",", comma + 5)])
 
 
 def current(raw: str) -> str:

@@ -19,17 +19,10 @@ from .domain import moderation as mod
 from .domain import validation as v
 from .errors import ChatError
 from .identity import bearer
+from .routes import api_error
 
 logger = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[Any]]
-_STATUS = {"unauthorized": 401, "forbidden": 403, "not_found": 404, "unavailable": 503}
-
-
-def _error(exc: ChatError) -> web.Response:
-    status = 500 if exc.code == "internal" else _STATUS.get(exc.code, 400)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.code == "unauthorized" else None
-    body = {"error": {"code": exc.code, "message": exc.message}}
-    return web.json_response(body, status=status, headers=headers)
 
 
 def _check_key(request: web.Request) -> None:
@@ -49,11 +42,11 @@ def _guarded(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response
             reply = await handler(request)
         except ChatError as exc:
             request.app[METRICS].errors.labels(exc.code).inc()
-            return _error(exc)
+            return api_error(exc)
         except Exception:
             logger.exception("server API %s %s failed", request.method, request.path)
             request.app[METRICS].errors.labels("internal").inc()
-            return _error(ChatError("internal", "Something went wrong on the server."))
+            return api_error(ChatError("internal", "Something went wrong on the server."))
         return reply if isinstance(reply, web.Response) else web.json_response(reply)
 
     return guarded

@@ -126,10 +126,17 @@ async def room_page(request: web.Request) -> web.StreamResponse:
     )
 
 
-_STATUS = {"unavailable": 503, "internal": 500, "unauthorized": 401, "forbidden": 403}
+_STATUS = {
+    "unavailable": 503,
+    "internal": 500,
+    "unauthorized": 401,
+    "forbidden": 403,
+    "not_found": 404,
+}
 
 
-def _api_error(exc: ChatError) -> web.Response:
+def api_error(exc: ChatError) -> web.Response:
+    """The error object with its HTTP status, for the user API and the server API alike."""
     status = _STATUS.get(exc.code, 400)
     headers = {"WWW-Authenticate": "Bearer"} if exc.code == "unauthorized" else None
     return web.json_response(
@@ -162,7 +169,7 @@ async def api_rooms(request: web.Request) -> web.Response:
     try:
         reply = await request.app[SERVICE].list_rooms(None, {}, _viewer(request))
     except ChatError as exc:
-        return _api_error(exc)
+        return api_error(exc)
     return web.json_response({"rooms": reply["rooms"]})
 
 
@@ -177,7 +184,7 @@ async def api_messages(request: web.Request) -> web.Response:
         reply = await request.app[SERVICE].history(None, payload, viewer)
     except ChatError as exc:
         request.app[METRICS].errors.labels(exc.code).inc()
-        return _api_error(exc)
+        return api_error(exc)
     return web.json_response({"room": reply["room"], "messages": reply["messages"]})
 
 
@@ -198,7 +205,7 @@ async def metrics(request: web.Request) -> web.Response:
     if token is not None:
         given = request.headers.get("Authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            return _api_error(ChatError("unauthorized", "/metrics needs its bearer token."))
+            return api_error(ChatError("unauthorized", "/metrics needs its bearer token."))
     body = request.app[METRICS].render()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
